@@ -1,0 +1,266 @@
+"""Loading plugins, and the typed face of the hooks the core calls.
+
+Entry points in the ``evalwire`` group are loaded once, evalwire's own
+defaults among them; ``-p no:NAME`` blocks one before it is imported,
+``-p module.path`` adds a module, ``EVALWIRE_DISABLE_PLUGIN_AUTOLOAD=1`` keeps
+every other distribution's plugins out, and ``EVALWIRE_TRACE_PLUGINS=1``
+traces hook calls to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from evalwire import hookspecs
+from evalwire.errors import PluginError
+
+if TYPE_CHECKING:
+    import click
+
+    from evalwire.config import Config, OptionParser
+    from evalwire.executor import Executor
+    from evalwire.models import Dataset, ExperimentResult, ExperimentSpec, Run
+    from evalwire.session import Experiment, Session
+
+GROUP = "evalwire"
+DISTRIBUTION = "evalwire"
+
+hookimpl = pluggy.HookimplMarker("evalwire")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``evalwire plugins`` shows about one registered plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...] = field(default=())
+
+
+def _entry_points() -> Iterable[Any]:
+    if sys.version_info >= (3, 12):
+        from importlib.metadata import entry_points
+    else:
+        from importlib_metadata import entry_points
+    return entry_points(group=GROUP)
+
+
+def parse_plugin_args(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``-p`` values into (blocked names, module paths to load)."""
+    blocked: list[str] = []
+    modules: list[str] = []
+    for arg in args:
+        if arg.startswith("no:"):
+            blocked.append(arg[3:])
+        else:
+            modules.append(arg)
+    return blocked, modules
+
+
+class Plugins:
+    """The plugin manager, with one method per hook the core calls.
+
+    Reporting hooks are serialized by a lock: experiments run in several
+    threads, and a reporter should not have to be thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self._dists: dict[str, tuple[str | None, str | None]] = {}
+        self._report_lock = threading.RLock()
+        self._undo_trace: Any = None
+
+    # -- loading ---------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        plugin_args: Sequence[str] = (),
+        *,
+        extra: Iterable[tuple[str, object]] = (),
+        autoload: bool | None = None,
+    ) -> Plugins:
+        """Build the manager: entry points (unless blocked), ``-p`` modules, ``extra``."""
+        plugins = cls()
+        blocked, modules = parse_plugin_args(plugin_args)
+        for name in blocked:
+            plugins.pm.set_blocked(name)
+        if autoload is None:
+            autoload = not os.environ.get("EVALWIRE_DISABLE_PLUGIN_AUTOLOAD")
+        plugins._load_entry_points(autoload)
+        for module in modules:
+            plugins._load_module(module)
+        for name, obj in extra:
+            plugins.register(obj, name)
+        plugins._check()
+        if os.environ.get("EVALWIRE_TRACE_PLUGINS"):
+            plugins.enable_tracing()
+        return plugins
+
+    def _load_entry_points(self, autoload: bool) -> None:
+        for ep in _entry_points():
+            if self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
+                continue
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else None
+            if not autoload and dist_name != DISTRIBUTION:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin '{ep.name}' (from distribution {dist_name or 'unknown'}) "
+                    f"failed to import: {type(exc).__name__}: {exc}. "
+                    f"Fix or uninstall it, or block it with -p no:{ep.name}"
+                ) from exc
+            self.register(plugin, ep.name, dist_name, dist.version if dist else None)
+
+    def _load_module(self, path: str) -> None:
+        if self.pm.is_blocked(path) or self.pm.has_plugin(path):
+            return
+        try:
+            module = importlib.import_module(path)
+        except Exception as exc:
+            raise PluginError(
+                f"plugin module '{path}' (given with -p) failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self.register(module, path)
+
+    def register(
+        self,
+        plugin: object,
+        name: str | None = None,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        """Register a plugin object; unknown hooks are an error naming the plugin."""
+        try:
+            registered = self.pm.register(plugin, name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"plugin '{name}'{_from(distribution)} does not fit evalwire's hooks: {exc}"
+            ) from exc
+        except ValueError as exc:
+            raise PluginError(f"plugin '{name}' cannot be registered: {exc}") from exc
+        if registered is not None:
+            self._dists[registered] = (distribution, version)
+
+    def _check(self) -> None:
+        for hook_name in list(vars(self.pm.hook)):
+            hook = getattr(self.pm.hook, hook_name)
+            if hook_name.startswith("_") or hook.has_spec():
+                continue
+            for impl in hook.get_hookimpls():
+                if impl.optionalhook:
+                    continue
+                name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+                raise PluginError(
+                    f"plugin '{name}'{_from(self._dists.get(name, (None, None))[0])} "
+                    f"implements unknown hook '{hook_name}'; evalwire's hooks are listed "
+                    "in evalwire.hookspecs"
+                )
+
+    def enable_tracing(self) -> None:
+        """Write every hook call and its result to stderr."""
+        self.pm.trace.root.setwriter(sys.stderr.write)
+        self._undo_trace = self.pm.enable_tracing()
+
+    # -- introspection ---------------------------------------------------------
+
+    def infos(self) -> list[PluginInfo]:
+        """Every registered plugin, in registration order."""
+        result: list[PluginInfo] = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+            dist, version = self._dists.get(name, (None, None))
+            result.append(PluginInfo(name, dist, version, hooks))
+        return result
+
+    def has(self, name: str) -> bool:
+        return self.pm.has_plugin(name)
+
+    # -- set-up hooks ----------------------------------------------------------
+
+    def addoption(self, parser: OptionParser) -> None:
+        self.pm.hook.evalwire_addoption(parser=parser)
+
+    def register_commands(self, cli: click.Group) -> None:
+        self.pm.hook.evalwire_register_commands(cli=cli)
+
+    def configure(self, config: Config) -> None:
+        self.pm.hook.evalwire_configure(config=config)
+
+    # -- stages ----------------------------------------------------------------
+
+    def discover(self, config: Config) -> list[ExperimentSpec]:
+        specs: list[ExperimentSpec] = []
+        seen: set[str] = set()
+        # pluggy calls the last registered first; built-ins are trylast.
+        for found in self.pm.hook.evalwire_discover(config=config):
+            for spec in found or ():
+                if spec.name not in seen:
+                    seen.add(spec.name)
+                    specs.append(spec)
+        return specs
+
+    def load_dataset(self, spec: ExperimentSpec, config: Config) -> Dataset | None:
+        result: Dataset | None = self.pm.hook.evalwire_load_dataset(spec=spec, config=config)
+        return result
+
+    def adapt_task(self, task: Any, spec: ExperimentSpec, config: Config) -> Any:
+        return self.pm.hook.evalwire_adapt_task(task=task, spec=spec, config=config)
+
+    def adapt_evaluator(
+        self, evaluator: Any, name: str, spec: ExperimentSpec, config: Config
+    ) -> Any:
+        return self.pm.hook.evalwire_adapt_evaluator(
+            evaluator=evaluator, name=name, spec=spec, config=config
+        )
+
+    def make_executor(self, config: Config) -> Executor | None:
+        result: Executor | None = self.pm.hook.evalwire_make_executor(config=config)
+        return result
+
+    # -- reporters -------------------------------------------------------------
+
+    def session_start(self, session: Session) -> None:
+        with self._report_lock:
+            self.pm.hook.evalwire_session_start(session=session)
+
+    def experiment_start(self, experiment: Experiment) -> None:
+        with self._report_lock:
+            self.pm.hook.evalwire_experiment_start(experiment=experiment)
+
+    def run_complete(self, experiment: Experiment, run: Run) -> None:
+        with self._report_lock:
+            self.pm.hook.evalwire_run_complete(experiment=experiment, run=run)
+
+    def experiment_finish(self, experiment: Experiment, result: ExperimentResult) -> None:
+        with self._report_lock:
+            self.pm.hook.evalwire_experiment_finish(experiment=experiment, result=result)
+
+    def session_finish(
+        self, session: Session, results: list[ExperimentResult], exitstatus: int
+    ) -> int:
+        with self._report_lock:
+            answers = self.pm.hook.evalwire_session_finish(
+                session=session, results=results, exitstatus=exitstatus
+            )
+        return max([exitstatus, *(a for a in answers if isinstance(a, int))])
+
+
+def _from(distribution: str | None) -> str:
+    return f" (from distribution {distribution})" if distribution else ""
