@@ -135,7 +135,8 @@ class Plugins:
                 f"plugin module '{path}' (given with -p) failed to import: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        self.register(module, path)
+        if not self.pm.is_registered(module):  # already loaded through its entry point
+            self.register(module, path)
 
     def register(
         self,

@@ -62,8 +62,9 @@ class _LoopThread:
 class ThreadsExecutor:
     """Runs units on event-loop threads; see the module docstring."""
 
-    def __init__(self, threads: int = 16) -> None:
+    def __init__(self, threads: int = 16, window: int = 1024) -> None:
         self.threads = threads
+        self.window = window
         self._idle: list[_LoopThread] = []
         self._all: list[_LoopThread] = []
         self._lock = threading.Lock()
@@ -82,9 +83,11 @@ class ThreadsExecutor:
 
     def execute(self, work: Work, units: Iterable[Unit]) -> Iterator[Run]:
         loop_thread = self._acquire()
+        loop = loop_thread.loop
         batches: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        window = _Window(max(self.window, work.concurrency))
         future = asyncio.run_coroutine_threadsafe(
-            drive(work, units, _Batcher(batches.put)), loop_thread.loop
+            drive(work, units, _Batcher(batches.put), window), loop
         )
         future.add_done_callback(lambda _: batches.put(_DONE))
         try:
@@ -93,6 +96,8 @@ class ThreadsExecutor:
                 if batch is _DONE:
                     break
                 yield from batch
+                # Only now may the loop start as many new units as were handed over.
+                loop.call_soon_threadsafe(window.give, len(batch))
             future.result()  # re-raises what stopped the units (a malformed row)
         finally:
             if not future.done():  # the consumer gave up: stop the units in flight
@@ -104,6 +109,31 @@ class ThreadsExecutor:
             loop_threads, self._all, self._idle = self._all, [], []
         for loop_thread in loop_threads:
             loop_thread.stop()
+
+
+class _Window:
+    """Runs started but not yet taken by the consumer: the executor's back-pressure.
+
+    Without it a fast task and a slow reporter would pile finished runs up in
+    memory; with it at most ``size`` runs exist at once, however big the dataset.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._event: asyncio.Event | None = None
+
+    async def take(self) -> None:
+        while self.free <= 0:
+            if self._event is None:
+                self._event = asyncio.Event()
+            self._event.clear()
+            await self._event.wait()
+        self.free -= 1
+
+    def give(self, count: int) -> None:
+        self.free += count
+        if self._event is not None:
+            self._event.set()
 
 
 class _Batcher:
@@ -133,8 +163,12 @@ class _Batcher:
             self.put(pending)
 
 
-async def drive(work: Work, units: Iterable[Unit], emit: Callable[[Run], None]) -> None:
+async def drive(
+    work: Work, units: Iterable[Unit], emit: Callable[[Run], None], window: _Window | None = None
+) -> None:
     """Run every unit with at most ``work.concurrency`` in flight; emit each run.
+
+    With a ``window``, a unit starts only when the consumer has room for its run.
 
     If pulling the next unit raises, no new unit starts; the ones in flight
     finish and are emitted; then the error is raised.
@@ -145,6 +179,8 @@ async def drive(work: Work, units: Iterable[Unit], emit: Callable[[Run], None]) 
 
     async def worker() -> None:
         while not failure:
+            if window is not None:
+                await window.take()
             try:
                 unit = next(iterator)
             except StopIteration:
