@@ -12,6 +12,7 @@ something other than ``None``; evalwire's own defaults are registered with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -58,6 +59,19 @@ def evalwire_configure(config: Config) -> None:
     Called once per session, after the command line and the config file are
     merged. Raise :class:`evalwire.errors.UsageError` to stop with exit 2 and
     a message. Returns nothing; every plugin is called.
+    """
+
+
+@hookspec
+def evalwire_register_evaluators(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Offer evaluator factories that ``evalwire.toml`` can name.
+
+    Called once per session. Call ``register(name, factory)`` for each; the
+    config line ``evaluators = ["name", {name = "alias", use = "name", k = 5}]``
+    of ``[experiments.NAME]`` then calls ``factory(**options)`` and adds the
+    evaluator it returns to that experiment. A name registered twice keeps
+    the first registration (plugins are called before the built-ins).
+    Returns nothing; every plugin is called.
     """
 
 

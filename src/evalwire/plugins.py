@@ -204,6 +204,12 @@ class Plugins:
     def configure(self, config: Config) -> None:
         self.pm.hook.evalwire_configure(config=config)
 
+    def evaluator_factories(self) -> dict[str, Any]:
+        """Every evaluator factory plugins offer to the config file, by name."""
+        factories: dict[str, Any] = {}
+        self.pm.hook.evalwire_register_evaluators(register=factories.setdefault)
+        return factories
+
     # -- stages ----------------------------------------------------------------
 
     def discover(self, config: Config) -> list[ExperimentSpec]:

@@ -21,6 +21,7 @@ from evalwire.config import Config
 from evalwire.errors import AdaptError, DatasetError, EvalwireError, UsageError
 from evalwire.executor import Executor, Unit, iter_units
 from evalwire.models import Dataset, Example, ExperimentResult, ExperimentSpec
+from evalwire.named_evaluators import with_named_evaluators
 from evalwire.plugins import Plugins
 from evalwire.unit import Policy, Work
 
@@ -66,7 +67,7 @@ class Session:
         """Run the session; ``exitstatus`` says how it went (0, 1)."""
         config, plugins = self.config, self.plugins
         plugins.configure(config)
-        self.specs = self._select(plugins.discover(config))
+        self.specs = self._with_named_evaluators(self._select(plugins.discover(config)))
         executor = plugins.make_executor(config)
         if executor is None:
             raise UsageError(
@@ -102,6 +103,15 @@ class Session:
                 "each experiment is a folder holding task.py"
             )
         return specs
+
+    def _with_named_evaluators(self, specs: list[ExperimentSpec]) -> list[ExperimentSpec]:
+        if not any("evaluators" in self.config.experiment_settings(s.name) for s in specs):
+            return specs
+        factories = self.plugins.evaluator_factories()
+        return [
+            with_named_evaluators(s, self.config.experiment_settings(s.name), factories)
+            for s in specs
+        ]
 
     def _run_one(self, spec: ExperimentSpec, executor: Executor) -> ExperimentResult:
         config, plugins = self.config, self.plugins
