@@ -103,6 +103,16 @@ def evalwire_load_dataset(spec: ExperimentSpec, config: Config) -> Dataset | Non
     """
 
 
+@hookspec
+def evalwire_describe_search(spec: ExperimentSpec, config: Config) -> str | None:
+    """Say where you looked for ``spec.dataset_name``, when no loader found it.
+
+    Called only for a dataset no loader answered for; the answers of every
+    plugin are joined into the "not found" message, so the user sees every
+    place that was searched. Return ``None`` if you have nothing to say.
+    """
+
+
 # -- task adapters -----------------------------------------------------------
 
 

@@ -227,6 +227,10 @@ class Plugins:
         result: Dataset | None = self.pm.hook.evalwire_load_dataset(spec=spec, config=config)
         return result
 
+    def describe_search(self, spec: ExperimentSpec, config: Config) -> list[str]:
+        answers = self.pm.hook.evalwire_describe_search(spec=spec, config=config)
+        return [a for a in answers if a]
+
     def adapt_task(self, task: Any, spec: ExperimentSpec, config: Config) -> Any:
         return self.pm.hook.evalwire_adapt_task(task=task, spec=spec, config=config)
 

@@ -162,9 +162,10 @@ class Session:
             raise AdaptError(spec.error)
         dataset = plugins.load_dataset(spec, config)
         if dataset is None:
+            searched = plugins.describe_search(spec, config)
             raise DatasetError(
-                f"dataset '{spec.dataset_name}' not found: no loader knows it "
-                f"(looked for local files; see `evalwire plugins` for loaders)"
+                f"dataset '{spec.dataset_name}' not found"
+                + ("; " + "; ".join(searched) if searched else " (no loader knows it)")
             )
         experiment.dataset = dataset
         experiment.result.dataset_version = dataset.version
