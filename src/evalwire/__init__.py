@@ -12,6 +12,7 @@ from evalwire.models import Dataset, Evaluation, Example, ExperimentResult, Expe
 from evalwire.plugins import hookimpl
 
 if TYPE_CHECKING:
+    from evalwire.api import async_run_experiment, run_experiment
     from evalwire.runner import ExperimentRunner
 
 __all__ = [
@@ -22,11 +23,15 @@ __all__ = [
     "ExperimentRunner",
     "ExperimentSpec",
     "Run",
+    "async_run_experiment",
     "hookimpl",
+    "run_experiment",
 ]
 
 _LAZY = {
     "ExperimentRunner": "evalwire.runner",
+    "run_experiment": "evalwire.api",
+    "async_run_experiment": "evalwire.api",
     "ExperimentsFailed": "evalwire.errors",
 }
 

@@ -70,7 +70,9 @@ class Dataset:
 class ExperimentSpec:
     """What a discoverer found: a task under test and the evaluators that score it.
 
-    ``dataset`` names the dataset to load (defaults to ``name``). A discoverer
+    ``dataset`` names the dataset to load (defaults to ``name``);
+    ``experiment_name`` is the name results are recorded under (default
+    ``{prefix}_{dataset}_{UTC time}``). A discoverer
     that finds an experiment it cannot load (a ``task.py`` that fails to
     import) returns a spec with ``error`` set and ``task`` ``None``: that
     experiment fails, the others still run.
@@ -84,6 +86,7 @@ class ExperimentSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Any = None
     error: str | None = None
+    experiment_name: str | None = None
 
     @property
     def dataset_name(self) -> str:

@@ -148,7 +148,7 @@ class Session:
         return ExperimentResult(
             id=uuid.uuid4().hex,
             name=spec.name,
-            experiment_name=f"{config.prefix}_{spec.dataset_name}_{stamp}",
+            experiment_name=spec.experiment_name or f"{config.prefix}_{spec.dataset_name}_{stamp}",
             dataset=spec.dataset_name,
             started_at=time.time(),
             params=dict(spec.params),
