@@ -77,7 +77,10 @@ def test_a_callable_object_is_bound_by_its_call_signature() -> None:
 def test_any_set_of_known_names_binds_each_to_its_source(names: set[str]) -> None:
     ordered = sorted(names)
     namespace: dict[str, Any] = {}
-    exec(f"def fn({', '.join(ordered)}):\n    return dict({', '.join(f'{n}={n}' for n in ordered)})", namespace)
+    exec(
+        f"def fn({', '.join(ordered)}):\n    return dict({', '.join(f'{n}={n}' for n in ordered)})",
+        namespace,
+    )
     got = call(namespace["fn"], EVALUATOR_PARAMETERS, "output", output="OUT")
     assert got == {n: SOURCES[n](EXAMPLE, "OUT", PARAMS) for n in ordered}
 

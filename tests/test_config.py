@@ -98,7 +98,9 @@ INTS = ("concurrency", "task_concurrency", "repetitions", "retries", "seed")
     cli_values=st.dictionaries(st.sampled_from(INTS), st.one_of(st.none(), st.integers(1, 50))),
 )
 def test_merging_takes_each_setting_from_the_first_source_that_has_it(
-    tmp_path_factory: pytest.TempPathFactory, file_values: dict[str, int], cli_values: dict[str, Any]
+    tmp_path_factory: pytest.TempPathFactory,
+    file_values: dict[str, int],
+    cli_values: dict[str, Any],
 ) -> None:
     folder = tmp_path_factory.mktemp("cfg")
     write(folder / "evalwire.toml", "".join(f"{k} = {v}\n" for k, v in file_values.items()))

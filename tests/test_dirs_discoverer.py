@@ -33,7 +33,10 @@ def test_each_folder_with_task_py_is_an_experiment_named_after_it(tmp_path: Path
 
 def test_every_other_py_file_is_an_evaluator_named_after_the_file(tmp_path: Path) -> None:
     write(tmp_path / "experiments/qa/task.py", "def task(x): return x\n")
-    write(tmp_path / "experiments/qa/_factory.py", "def make():\n    def ev(output): return 1.0\n    return ev\n")
+    write(
+        tmp_path / "experiments/qa/_factory.py",
+        "def make():\n    def ev(output): return 1.0\n    return ev\n",
+    )
     write(tmp_path / "experiments/qa/strict.py", "from ._factory import make\nstrict = make()\n")
     write(tmp_path / "experiments/qa/lenient.py", "from ._factory import make\nlenient = make()\n")
     (spec,) = evalwire_discover(config(tmp_path))
@@ -71,7 +74,10 @@ def test_the_users_tree_is_not_written_to(tmp_path: Path) -> None:
 
 
 def test_sys_path_and_sys_modules_are_left_as_found(tmp_path: Path) -> None:
-    write(tmp_path / "experiments/qa/task.py", "from . import _util\nimport json\ndef task(x): return x\n")
+    write(
+        tmp_path / "experiments/qa/task.py",
+        "from . import _util\nimport json\ndef task(x): return x\n",
+    )
     write(tmp_path / "experiments/qa/_util.py", "X = 1\n")
     path_before = list(sys.path)
     modules_before = set(sys.modules)
@@ -82,7 +88,10 @@ def test_sys_path_and_sys_modules_are_left_as_found(tmp_path: Path) -> None:
 
 
 def test_config_can_name_the_dataset_and_params(tmp_path: Path) -> None:
-    write(tmp_path / "experiments/qa/task.py", "params = {'k': 3, 'model': 'a'}\ndef task(x): return x\n")
+    write(
+        tmp_path / "experiments/qa/task.py",
+        "params = {'k': 3, 'model': 'a'}\ndef task(x): return x\n",
+    )
     cfg = config(tmp_path, experiments={"qa": {"dataset": "qa_v2", "params": {"model": "b"}}})
     (spec,) = evalwire_discover(cfg)
     assert spec.dataset_name == "qa_v2" and spec.params == {"k": 3, "model": "b"}

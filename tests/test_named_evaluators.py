@@ -19,7 +19,10 @@ def project(tmp_path: Path, toml: str) -> Path:
     (folder / "task.py").write_text("def task(input):\n    return input['q'].upper()\n")
     rows = [("a", "A"), ("b", "B"), ("c", "x")]
     (folder / "dataset.jsonl").write_text(
-        "".join(json.dumps({"input": {"q": q}, "expected": {"expected_output": e}}) + "\n" for q, e in rows)
+        "".join(
+            json.dumps({"input": {"q": q}, "expected": {"expected_output": e}}) + "\n"
+            for q, e in rows
+        )
     )
     (tmp_path / "evalwire.toml").write_text(toml)
     return tmp_path / "experiments"
@@ -40,7 +43,10 @@ def test_one_line_of_toml_adds_exact_match(tmp_path: Path) -> None:
 
 
 def test_a_table_entry_names_the_evaluator_and_passes_options(tmp_path: Path) -> None:
-    toml = '[experiments.qa]\nevaluators = [{name = "loose", use = "exact_match", case_sensitive = false}]\n'
+    toml = (
+        "[experiments.qa]\n"
+        'evaluators = [{name = "loose", use = "exact_match", case_sensitive = false}]\n'
+    )
     assert run(project(tmp_path, toml)) == {"loose": pytest.approx(2 / 3)}
 
 
@@ -60,7 +66,7 @@ def test_a_plugin_contributes_evaluator_names(tmp_path: Path) -> None:
     class Acme:
         @hookimpl
         def evalwire_register_evaluators(self, register: object) -> None:
-            register("always", lambda: (lambda output: 1.0))  # type: ignore[operator]
+            register("always", lambda: lambda output: 1.0)  # type: ignore[operator]
 
     experiments = project(tmp_path, '[experiments.qa]\nevaluators = ["always"]\n')
     assert run(experiments, plugins=[("acme", Acme())]) == {"always": 1.0}

@@ -56,17 +56,22 @@ def test_a_non_numeric_score_raises() -> None:
 
 results = st.one_of(
     st.booleans(),
-    st.integers(-10**6, 10**6),
+    st.integers(-(10**6), 10**6),
     st.floats(allow_nan=False),
     st.text(),
     st.tuples(st.floats(allow_nan=False), st.text()),
     st.tuples(st.floats(allow_nan=False), st.text(), st.text()),
-    st.fixed_dictionaries({"score": st.floats(allow_nan=False)}, optional={"label": st.text(), "explanation": st.text()}),
+    st.fixed_dictionaries(
+        {"score": st.floats(allow_nan=False)},
+        optional={"label": st.text(), "explanation": st.text()},
+    ),
 )
 
 
 @given(results, st.text(min_size=1))
-def test_every_supported_result_normalizes_to_an_evaluation_of_that_name(result: Any, name: str) -> None:
+def test_every_supported_result_normalizes_to_an_evaluation_of_that_name(
+    result: Any, name: str
+) -> None:
     got = to_evaluation(result, name)
     assert got.name == name and got.error is None
 

@@ -21,7 +21,9 @@ def experiment(root: Path, name: str, task: str, rows: int = 4, **files: str) ->
         (folder / f"{stem}.py").write_text(source, encoding="utf-8")
     with (folder / "dataset.jsonl").open("w") as fh:
         for i in range(rows):
-            fh.write(json.dumps({"id": f"r{i}", "input": {"n": i}, "expected": {"n": i * 2}}) + "\n")
+            fh.write(
+                json.dumps({"id": f"r{i}", "input": {"n": i}, "expected": {"n": i * 2}}) + "\n"
+            )
 
 
 DOUBLE = "async def task(input):\n    return input['n'] * 2\n"
@@ -68,7 +70,9 @@ def test_names_select_experiments_and_an_unknown_name_is_a_usage_error(tmp_path:
 def test_repetitions_run_each_example_that_many_times(tmp_path: Path) -> None:
     experiment(tmp_path, "double", DOUBLE, rows=3)
     (result,) = runner(tmp_path, repetitions=3).run()
-    assert [(r.index, r.repetition) for r in result.runs] == [(i, k) for i in range(3) for k in (1, 2, 3)]
+    assert [(r.index, r.repetition) for r in result.runs] == [
+        (i, k) for i in range(3) for k in (1, 2, 3)
+    ]
 
 
 def test_a_dry_run_samples_n_examples_reproducibly(tmp_path: Path) -> None:

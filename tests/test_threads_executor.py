@@ -37,7 +37,9 @@ def test_every_unit_runs_once(executor: ThreadsExecutor) -> None:
         return int(example.input["i"]) * 2
 
     runs = list(executor.execute(make_work(task), iter_units(examples(50), 2)))
-    assert sorted((r.index, r.repetition) for r in runs) == [(i, r) for i in range(50) for r in (1, 2)]
+    assert sorted((r.index, r.repetition) for r in runs) == [
+        (i, r) for i in range(50) for r in (1, 2)
+    ]
     assert all(r.output == r.index * 2 for r in runs)
 
 
@@ -76,7 +78,9 @@ def test_units_are_pulled_only_as_the_consumer_takes_runs() -> None:
     executor.close()
 
 
-def test_async_tasks_share_one_persistent_loop_across_experiments(executor: ThreadsExecutor) -> None:
+def test_async_tasks_share_one_persistent_loop_across_experiments(
+    executor: ThreadsExecutor,
+) -> None:
     loops = set()
 
     async def task(example: Example) -> None:
@@ -104,7 +108,9 @@ def test_sync_tasks_run_concurrently_in_threads(executor: ThreadsExecutor) -> No
     assert len({r.output for r in runs}) == 4
 
 
-def test_a_unit_source_error_stops_new_units_but_yields_those_in_flight(executor: ThreadsExecutor) -> None:
+def test_a_unit_source_error_stops_new_units_but_yields_those_in_flight(
+    executor: ThreadsExecutor,
+) -> None:
     def broken() -> Iterator[Unit]:
         yield from iter_units(examples(3), 1)
         raise DatasetError("data.jsonl:4: not JSON")

@@ -135,10 +135,15 @@ def run_experiment(
         },
         options={"phoenix_client": client, "print_summary": print_summary},
     )
-    extra = [("evalwire.api", _Given(spec, data)), *[p if isinstance(p, tuple) else (None, p) for p in plugins]]
+    extra = [
+        ("evalwire.api", _Given(spec, data)),
+        *[p if isinstance(p, tuple) else (None, p) for p in plugins],
+    ]
     loaded = Plugins.load(["no:dirs", *plugin_args], extra=extra)
     (result,), _ = run_session(config, loaded)
-    dataset_id = data.source.split(":", 1)[1] if data.source and data.source.startswith("phoenix:") else None
+    dataset_id = (
+        data.source.split(":", 1)[1] if data.source and data.source.startswith("phoenix:") else None
+    )
     return RanExperiment(
         experiment_id=result.extra.get("phoenix_experiment_id", result.id),
         dataset_id=dataset_id,

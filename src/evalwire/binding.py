@@ -59,9 +59,7 @@ def bind(fn: Callable[..., Any], allowed: tuple[str, ...], sole: str, what: str)
     except (TypeError, ValueError) as exc:
         raise AdaptError(f"{what} is not a callable evalwire can inspect: {exc}") from None
     params = [
-        p
-        for p in signature.parameters.values()
-        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        p for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
     if len(params) == 1 and params[0].name not in allowed:
         only = params[0]

@@ -87,7 +87,9 @@ def build_cli(plugins: Plugins) -> click.Group:
     """The command group, with plugins' options and subcommands added."""
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-    @click.version_option(_version(), "--version", prog_name="evalwire", message="%(prog)s %(version)s")
+    @click.version_option(
+        _version(), "--version", prog_name="evalwire", message="%(prog)s %(version)s"
+    )
     @_plugin_option
     def cli() -> None:
         """evalwire: run evaluation experiments on LLM-powered code."""
@@ -97,23 +99,47 @@ def build_cli(plugins: Plugins) -> click.Group:
     plugin_dests = [option.dest for option in parser.options]
 
     @cli.command()
-    @click.option("-e", "--experiments", "experiments_dir", metavar="DIR",
-                  help="Folder of experiments (default: experiments).")
-    @click.option("--name", "names", multiple=True, metavar="NAME",
-                  help="Run only this experiment (repeatable).")
-    @click.option("--dry-run", "dry_run", is_flag=False, flag_value="1", default=None,
-                  metavar="[N]", callback=_dry_run,
-                  help="Run a seeded random sample of N examples (default 1); record nothing.")
+    @click.option(
+        "-e",
+        "--experiments",
+        "experiments_dir",
+        metavar="DIR",
+        help="Folder of experiments (default: experiments).",
+    )
+    @click.option(
+        "--name",
+        "names",
+        multiple=True,
+        metavar="NAME",
+        help="Run only this experiment (repeatable).",
+    )
+    @click.option(
+        "--dry-run",
+        "dry_run",
+        is_flag=False,
+        flag_value="1",
+        default=None,
+        metavar="[N]",
+        callback=_dry_run,
+        help="Run a seeded random sample of N examples (default 1); record nothing.",
+    )
     @click.option("--concurrency", type=click.IntRange(min=1), help="Experiments at once.")
-    @click.option("--task-concurrency", type=click.IntRange(min=1),
-                  help="Units in flight per experiment.")
+    @click.option(
+        "--task-concurrency", type=click.IntRange(min=1), help="Units in flight per experiment."
+    )
     @click.option("--repetitions", type=click.IntRange(min=1), help="Runs per example.")
     @click.option("--retries", type=click.IntRange(min=0), help="Retries of a failing task.")
-    @click.option("--timeout", type=click.FloatRange(min=0),
-                  help="Seconds per task call (0: none).")
+    @click.option(
+        "--timeout", type=click.FloatRange(min=0), help="Seconds per task call (0: none)."
+    )
     @click.option("--prefix", help="Experiment name prefix (default: eval).")
-    @click.option("--metadata", multiple=True, metavar="KEY=VALUE", callback=_key_values,
-                  help="Metadata attached to every experiment (repeatable).")
+    @click.option(
+        "--metadata",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=_key_values,
+        help="Metadata attached to every experiment (repeatable).",
+    )
     @click.option("--executor", metavar="NAME", help="Executor plugin (default: threads).")
     @click.option("--seed", type=int, help="Seed for dry-run sampling.")
     @click.option("--config", "config_path", metavar="PATH", help="Config file to read.")
@@ -141,14 +167,20 @@ def build_cli(plugins: Plugins) -> click.Group:
         """List every registered plugin: name, distribution, version, hooks."""
         infos = plugins.infos()
         if as_json:
-            click.echo(json.dumps(
-                [
-                    {"name": i.name, "distribution": i.distribution,
-                     "version": i.version, "hooks": list(i.hooks)}
-                    for i in infos
-                ],
-                indent=2,
-            ))
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "name": i.name,
+                            "distribution": i.distribution,
+                            "version": i.version,
+                            "hooks": list(i.hooks),
+                        }
+                        for i in infos
+                    ],
+                    indent=2,
+                )
+            )
             return
         width = max((len(i.name) for i in infos), default=4)
         for info in infos:

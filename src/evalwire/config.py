@@ -180,9 +180,7 @@ def check_settings(settings: Mapping[str, Any], source: str) -> None:
         if key not in settings:
             continue
         value = settings[key]
-        ok = isinstance(value, types) and not (
-            isinstance(value, bool) and bool not in types
-        )
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok:
             wanted = " or ".join(t.__name__ for t in types)
             raise UsageError(f"{source}: '{key}' must be {wanted}, not {value!r}")

@@ -57,9 +57,7 @@ def load_experiment(folder: Path, config: Config) -> ExperimentSpec:
         return ExperimentSpec(task=None, error=f"experiment '{name}': {exc}", **base)
     params = dict(getattr(task_module, "params", None) or {})
     params.update(settings.get("params", {}))
-    return ExperimentSpec(
-        task=task_module.task, evaluators=evaluators, params=params, **base
-    )
+    return ExperimentSpec(task=task_module.task, evaluators=evaluators, params=params, **base)
 
 
 class _LoadError(Exception):
@@ -103,8 +101,10 @@ def _import_folder(folder: Path) -> tuple[types.ModuleType, dict[str, Any]]:
         for mod_name in set(sys.modules) - saved_modules:
             module = sys.modules[mod_name]
             file = getattr(module, "__file__", None)
-            if mod_name == package or mod_name.startswith(package + ".") or (
-                file and Path(file).resolve().is_relative_to(folder.resolve())
+            if (
+                mod_name == package
+                or mod_name.startswith(package + ".")
+                or (file and Path(file).resolve().is_relative_to(folder.resolve()))
             ):
                 del sys.modules[mod_name]
 
