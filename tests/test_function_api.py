@@ -23,7 +23,9 @@ def test_a_sync_task_runs_examples_concurrently_unlike_phoenixs() -> None:
         return input["n"] * 2
 
     started = time.perf_counter()
-    ran = run_experiment(dataset=DATASET, task=slow_double, evaluators=[exact], concurrency=20, **QUIET)
+    ran = run_experiment(
+        dataset=DATASET, task=slow_double, evaluators=[exact], concurrency=20, **QUIET
+    )
     assert time.perf_counter() - started < 40 * 0.05 / 2  # one at a time would take 2 s
     assert len(ran.task_runs) == 40 and all(e.score == 1.0 for e in ran.evaluation_runs)
 
@@ -44,7 +46,9 @@ def test_a_phoenix_shaped_dataset_is_accepted_and_its_ids_kept() -> None:
         version_id="RGF0YXNldFZlcnNpb246MQ==",
         examples=[{"id": "ex1", "input": {"n": 1}, "output": {"n": 2}, "metadata": {"src": "x"}}],
     )
-    ran = run_experiment(dataset=phoenix_like, task=lambda input: input["n"] * 2, evaluators=[exact], **QUIET)
+    ran = run_experiment(
+        dataset=phoenix_like, task=lambda input: input["n"] * 2, evaluators=[exact], **QUIET
+    )
     assert ran.dataset_id == "RGF0YXNldDox" and ran.dataset_version_id == "RGF0YXNldFZlcnNpb246MQ=="
     assert ran.task_runs[0].example_id == "ex1" and ran.evaluation_runs[0].score == 1.0
 
@@ -59,8 +63,12 @@ def test_task_failures_are_recorded_on_runs_not_raised() -> None:
 
 def test_metadata_name_and_repetitions_are_kept() -> None:
     ran = run_experiment(
-        dataset=DATASET, task=lambda input: 0, experiment_name="baseline",
-        experiment_metadata={"model": "small"}, repetitions=2, **QUIET,
+        dataset=DATASET,
+        task=lambda input: 0,
+        experiment_name="baseline",
+        experiment_metadata={"model": "small"},
+        repetitions=2,
+        **QUIET,
     )
     assert ran.result is not None and ran.result.experiment_name == "baseline"
     assert ran.experiment_metadata == {"model": "small"} and len(ran.task_runs) == 80
