@@ -1,7 +1,5 @@
 """``python -m evalwire`` runs the command line."""
 
-import sys
+from evalwire.cli import entry
 
-from evalwire.cli import main
-
-sys.exit(main())
+entry()

@@ -8,7 +8,9 @@ read from the raw arguments first, as pytest does.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -158,7 +160,10 @@ def build_cli(plugins: Plugins) -> click.Group:
         sys.exit(status)
 
     for option in parser.options:
-        run.params.append(click.Option(list(option.decls), **option.attrs))
+        # pytest-style ``dest=`` becomes click's parameter name.
+        attrs = {k: v for k, v in option.attrs.items() if k != "dest"}
+        decls = [d for d in option.decls if d.startswith("-")]
+        run.params.append(click.Option([*decls, option.dest], **attrs))
 
     @cli.command("plugins")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -195,6 +200,9 @@ def build_cli(plugins: Plugins) -> click.Group:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # answers even when a plugin is broken
+        click.echo(f"evalwire {_version()}")
+        return 0
     try:
         plugins = Plugins.load(plugin_args(args))
         cli = build_cli(plugins)
@@ -216,4 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:  # pragma: no cover - the console script
-    sys.exit(main())
+    status = main()
+    # A sync task past its timeout may still be running in a worker thread,
+    # and Python would wait for it at exit (concurrent.futures joins even
+    # daemon workers): everything is reported by now, so do not wait.
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

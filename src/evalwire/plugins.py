@@ -9,6 +9,7 @@ traces hook calls to stderr.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -66,6 +67,21 @@ def parse_plugin_args(args: Sequence[str]) -> tuple[list[str], list[str]]:
     return blocked, modules
 
 
+class _Manager(pluggy.PluginManager):
+    """Accepts unmarked ``evalwire_*`` functions as hook implementations, as pytest does.
+
+    A plugin author who forgets ``@hookimpl`` would otherwise see the hook
+    silently never called.
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith("evalwire_"):
+            if callable(getattr(plugin, name, None)):
+                return {}
+        return opts
+
+
 class Plugins:
     """The plugin manager, with one method per hook the core calls.
 
@@ -74,11 +90,13 @@ class Plugins:
     """
 
     def __init__(self) -> None:
-        self.pm = pluggy.PluginManager(GROUP)
+        self.pm = _Manager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self._dists: dict[str, tuple[str | None, str | None]] = {}
         self._report_lock = threading.RLock()
-        self._undo_trace: Any = None
+        self._listener_cache: dict[str, list[tuple[str, Any, tuple[str, ...]]]] = {}
+        self._tracing = False
+        self.reporter_failures: set[tuple[str, str]] = set()
 
     # -- loading ---------------------------------------------------------------
 
@@ -156,6 +174,7 @@ class Plugins:
             raise PluginError(f"plugin '{name}' cannot be registered: {exc}") from exc
         if registered is not None:
             self._dists[registered] = (distribution, version)
+        self._listener_cache.clear()
 
     def _check(self) -> None:
         for hook_name in list(vars(self.pm.hook)):
@@ -166,16 +185,19 @@ class Plugins:
                 if impl.optionalhook:
                     continue
                 name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+                close = difflib.get_close_matches(hook_name, _hook_names(), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise PluginError(
                     f"plugin '{name}'{_from(self._dists.get(name, (None, None))[0])} "
-                    f"implements unknown hook '{hook_name}'; evalwire's hooks are listed "
-                    "in evalwire.hookspecs"
+                    f"implements unknown hook '{hook_name}'{hint}; evalwire's hooks are "
+                    "listed in evalwire.hookspecs"
                 )
 
     def enable_tracing(self) -> None:
         """Write every hook call and its result to stderr."""
         self.pm.trace.root.setwriter(sys.stderr.write)
-        self._undo_trace = self.pm.enable_tracing()
+        self.pm.enable_tracing()
+        self._tracing = True
 
     # -- introspection ---------------------------------------------------------
 
@@ -246,31 +268,64 @@ class Plugins:
         return result
 
     # -- reporters -------------------------------------------------------------
+    # Each reporter is called on its own: one that raises is named once on
+    # stderr and the others still hear every event, so a buggy reporter cannot
+    # cost the user the results the store or another reporter would keep.
+
+    def _listeners(self, hook_name: str) -> list[tuple[str, Any, tuple[str, ...]]]:
+        listeners = self._listener_cache.get(hook_name)
+        if listeners is None:
+            impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+            listeners = [  # pluggy's order: tryfirst, then last registered first
+                (impl.plugin_name, impl.function, tuple(impl.argnames)) for impl in reversed(impls)
+            ]
+            self._listener_cache[hook_name] = listeners
+        return listeners
+
+    def _report(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        answers = []
+        with self._report_lock:
+            for plugin_name, function, argnames in self._listeners(hook_name):
+                if self._tracing:
+                    sys.stderr.write(f"{hook_name} [{plugin_name}]\n")
+                try:
+                    answers.append(function(*[kwargs[a] for a in argnames]))
+                except Exception as exc:
+                    self._reporter_failed(plugin_name, hook_name, exc)
+        return answers
+
+    def _reporter_failed(self, plugin_name: str, hook_name: str, exc: Exception) -> None:
+        if (plugin_name, hook_name) not in self.reporter_failures:
+            sys.stderr.write(
+                f"evalwire: plugin '{plugin_name}' failed in {hook_name}: "
+                f"{type(exc).__name__}: {exc}\n"
+            )
+        self.reporter_failures.add((plugin_name, hook_name))
 
     def session_start(self, session: Session) -> None:
-        with self._report_lock:
-            self.pm.hook.evalwire_session_start(session=session)
+        self._report("evalwire_session_start", session=session)
 
     def experiment_start(self, experiment: Experiment) -> None:
-        with self._report_lock:
-            self.pm.hook.evalwire_experiment_start(experiment=experiment)
+        self._report("evalwire_experiment_start", experiment=experiment)
 
     def run_complete(self, experiment: Experiment, run: Run) -> None:
-        with self._report_lock:
-            self.pm.hook.evalwire_run_complete(experiment=experiment, run=run)
+        self._report("evalwire_run_complete", experiment=experiment, run=run)
 
     def experiment_finish(self, experiment: Experiment, result: ExperimentResult) -> None:
-        with self._report_lock:
-            self.pm.hook.evalwire_experiment_finish(experiment=experiment, result=result)
+        self._report("evalwire_experiment_finish", experiment=experiment, result=result)
 
     def session_finish(
         self, session: Session, results: list[ExperimentResult], exitstatus: int
     ) -> int:
-        with self._report_lock:
-            answers = self.pm.hook.evalwire_session_finish(
-                session=session, results=results, exitstatus=exitstatus
-            )
-        return max([exitstatus, *(a for a in answers if isinstance(a, int))])
+        answers = self._report(
+            "evalwire_session_finish", session=session, results=results, exitstatus=exitstatus
+        )
+        failed = 1 if self.reporter_failures else 0
+        return max([exitstatus, failed, *(a for a in answers if isinstance(a, int))])
+
+
+def _hook_names() -> list[str]:
+    return [name for name in vars(hookspecs) if name.startswith("evalwire_")]
 
 
 def _from(distribution: str | None) -> str:

@@ -212,6 +212,9 @@ class Session:
     def _finish(self, experiment: Experiment) -> ExperimentResult:
         result = experiment.result
         result.ended_at = time.time()
+        if result.status == "passed" and result.completed == 0:
+            result.status = "error"
+            result.error = f"dataset '{result.dataset}' has no examples"
         if result.status == "passed" and (result.task_errors or result.evaluation_errors):
             result.status = "failed"
         result.runs.sort(key=_run_order)

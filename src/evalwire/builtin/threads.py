@@ -51,12 +51,26 @@ class _LoopThread:
         self.loop.run_forever()
 
     def stop(self) -> None:
+        try:  # let cancelled units unwind before the loop goes away
+            asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(timeout=5)
+        except Exception:  # noqa: S110 - a unit that ignores cancellation is abandoned
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
         # A sync task past its timeout may still be running: do not wait for it.
         self.pool.shutdown(wait=False, cancel_futures=True)
         if not self.loop.is_running():
+            # close() waits for the default executor: hand it an idle one.
+            self.loop.set_default_executor(ThreadPoolExecutor(1))
             self.loop.close()
+
+
+async def _cancel_all() -> None:
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class ThreadsExecutor:
