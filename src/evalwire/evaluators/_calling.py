@@ -1,22 +1,30 @@
-"""Calling evaluators the way evalwire does: by parameter name, sync or async.
+"""Calling user code from evaluators the way evalwire calls it.
 
-Composite evaluators call their children with only the arguments each child
-declares, read from its signature once when the composite is built.
+A composite's child is bound by parameter name with evalwire's own binding
+(:func:`evalwire.binding.bind`), once when the composite is built, and its
+result is read with evalwire's own normalization
+(:func:`evalwire.normalize.to_evaluation`): a child works in a composite
+as it would on its own, except that it cannot ask for ``params``.
+:func:`discard_awaitable` guards the sync paths (composites, LLM judges)
+against a callable that looked synchronous but returned a coroutine.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from evalwire.binding import EVALUATOR_PARAMETERS, Binding, bind
+from evalwire.errors import AdaptError
 from evalwire.evaluators._evaluation import show
-from evalwire.models import Evaluation
+from evalwire.models import Evaluation, Example
+from evalwire.normalize import to_evaluation
 
-#: The arguments evalwire binds by name; ``reference`` is Phoenix's name for ``expected``.
-ARGUMENT_NAMES = ("output", "expected", "reference", "input", "metadata", "example")
+#: What a child may ask for: a composite is not given the experiment's params to pass on.
+CHILD_PARAMETERS = tuple(name for name in EVALUATOR_PARAMETERS if name != "params")
 
 
 class ChildError(Exception):
@@ -29,93 +37,70 @@ class Child:
 
     fn: Callable[..., Any]
     name: str
-    params: tuple[str, ...]
+    binding: Binding
     is_async: bool
 
     @classmethod
     def of(cls, fn: Callable[..., Any]) -> Child:
         """Inspect ``fn`` once; raise :class:`ValueError` if evalwire could not call it."""
+        # Imported here: evalwire.builtin.callables imports asyncio, which
+        # `import evalwire.evaluators` does not need.
+        from evalwire.builtin.callables import is_async
+
         if not callable(fn):
             raise ValueError(f"an evaluator must be callable, not {show(fn)}")
         name = getattr(fn, "__name__", None) or type(fn).__name__
         try:
-            signature = inspect.signature(fn)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"cannot read the parameters of evaluator {name!r}: {exc}") from None
-        params: list[str] = []
-        for param in signature.parameters.values():
-            if param.kind is inspect.Parameter.VAR_KEYWORD:
-                params.extend(p for p in ARGUMENT_NAMES if p not in params)
-            elif param.kind is inspect.Parameter.VAR_POSITIONAL:
-                continue
-            elif (
-                param.name in ARGUMENT_NAMES and param.kind is not inspect.Parameter.POSITIONAL_ONLY
-            ):
-                params.append(param.name)
-            elif param.default is inspect.Parameter.empty:
-                raise ValueError(
-                    f"evaluator {name!r} requires parameter {param.name!r}, which evalwire cannot "
-                    f"pass by name; name its parameters from {', '.join(ARGUMENT_NAMES)}"
-                )
-        call = getattr(fn, "__call__", None)  # noqa: B004 - async __call__ on an object counts too
-        is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
-        return cls(fn=fn, name=name, params=tuple(params), is_async=is_async)
+            binding = bind(fn, CHILD_PARAMETERS, "output", f"evaluator {name!r}")
+        except AdaptError as exc:  # raised to whoever builds the composite, as a bad argument
+            raise ValueError(str(exc)) from None
+        return cls(fn=fn, name=name, binding=binding, is_async=is_async(fn))
 
-    def call(self, arguments: Mapping[str, Any]) -> Any:
+    def call(self, example: Example, output: Any) -> Any:
         """Call the child with the arguments it declares (a coroutine if it is async)."""
-        return self.fn(**{p: arguments[p] for p in self.params})
+        args, kwargs = self.binding.arguments(example, output)
+        return self.fn(*args, **kwargs)
 
 
-def arguments(
-    output: Any,
-    expected: Mapping[str, Any] | None,
-    input: Mapping[str, Any] | None,  # noqa: A002 - evalwire binds this name
-    metadata: Mapping[str, Any] | None,
-    example: Any,
-) -> dict[str, Any]:
-    """Everything a child may ask for, by name."""
-    return {
-        "output": output,
-        "expected": expected,
-        "reference": expected,
-        "input": input,
-        "metadata": metadata,
-        "example": example,
-    }
+def example_of(expected: Any, input: Any, metadata: Any, example: Any) -> Example:  # noqa: A002
+    """The example a composite's children are bound from.
 
-
-def score_of(child: Child, result: Any) -> tuple[float, Evaluation | None]:
-    """A child's result as a score in [0, 1] (and the Evaluation, when it gave one).
-
-    Besides :class:`Evaluation`, plain results that evalwire accepts from
-    evaluators work too: a bool, a number, or a ``(score, label, ...)`` tuple.
-    Raises :class:`ChildError` for an error or a result that is not a score.
+    evalwire passes the :class:`Example` itself; a composite called by hand
+    may be given only its parts, which are put together here (as given: an
+    unreadable ``expected`` is the child's to report).
     """
-    evaluation = result if isinstance(result, Evaluation) else None
-    if evaluation is not None:
-        if evaluation.error is not None:
-            raise ChildError(f"{child.name}: {evaluation.error}")
-        value: Any = evaluation.score
-    elif isinstance(result, tuple) and result:
-        value = result[0]
-    else:
-        value = result
-    if isinstance(value, bool):
-        return (1.0 if value else 0.0), evaluation
-    if not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(example, Example):
+        return example
+    return Example(id="", input=input or {}, expected=expected or {}, metadata=metadata or {})
+
+
+def score_of(child: Child, result: Any) -> tuple[float, Evaluation]:
+    """A child's result as a score in [0, 1], and the Evaluation evalwire makes of it.
+
+    A child may return anything evalwire accepts from an evaluator (see
+    :func:`~evalwire.normalize.to_evaluation`). Raises :class:`ChildError`
+    for an error, or a result without a score in [0, 1].
+    """
+    try:
+        evaluation = to_evaluation(result, child.name)
+    except TypeError:  # a (score, ...) tuple or dict whose score is not a number
+        raise ChildError(f"{child.name} returned no score: {show(result)}") from None
+    if isinstance(result, Evaluation) and evaluation.error is not None:
+        raise ChildError(f"{child.name}: {evaluation.error}")
+    score = evaluation.score
+    # A result evalwire cannot read (None, a list, ...) comes back as an error with no score.
+    if score is None or math.isnan(score):
         raise ChildError(f"{child.name} returned no score: {show(result)}")
-    if not 0.0 <= value <= 1.0:
-        raise ChildError(f"{child.name} returned score {value!r}, outside [0, 1]")
-    return float(value), evaluation
+    if not 0.0 <= score <= 1.0:
+        raise ChildError(f"{child.name} returned score {score!r}, outside [0, 1]")
+    return score, evaluation
 
 
-def unexpected_awaitable(child: Child, result: Any) -> None:
-    """Refuse an awaitable from a child that looked synchronous when the composite was built."""
-    if inspect.isawaitable(result):
-        close = getattr(result, "close", None)
-        if callable(close):
-            close()  # so Python does not warn that the coroutine was never awaited
-        raise ChildError(
-            f"{child.name} returned an awaitable but is not an async function; "
-            "define it with `async def` so the composite is built async"
-        )
+def discard_awaitable(value: Any) -> bool:
+    """Whether ``value`` is awaitable; if so it is closed, because it will never be awaited."""
+    if not inspect.isawaitable(value):
+        return False
+    close = getattr(value, "close", None)
+    if callable(close):
+        close()  # so Python does not warn that the coroutine was never awaited
+    return True

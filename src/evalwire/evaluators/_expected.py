@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Parse = Literal["none", "literal", "json"]
@@ -97,6 +98,34 @@ def read_expected_value(
     """:func:`read_expected`, then :func:`parse_text`."""
     what = "the expected dict" if key is None else f"expected {key!r}"
     return parse_text(read_expected(expected, key), parse, what=what)
+
+
+@dataclass(frozen=True)
+class ExpectedReader:
+    """Where an evaluator finds its expected value, and how it reads it.
+
+    Made with :meth:`of` when the factory is called, so that a bad ``parse=``
+    or ``separator=`` is refused then, not on every example.
+    """
+
+    key: str | None = DEFAULT_EXPECTED_KEY
+    parse: Parse = "none"
+    separator: str | None = None
+
+    @classmethod
+    def of(
+        cls, key: str | None, *, parse: str | None = None, separator: str | None = None
+    ) -> ExpectedReader:
+        """A reader with its options checked (:func:`check_parse`, :func:`check_separator`)."""
+        return cls(key, check_parse(parse), check_separator(separator))
+
+    def value(self, expected: Mapping[str, Any] | None) -> Any:
+        """The expected value (see :func:`read_expected_value`)."""
+        return read_expected_value(expected, self.key, self.parse)
+
+    def items(self, expected: Mapping[str, Any] | None) -> list[Any]:
+        """The expected value as a list of items (see :func:`as_items`)."""
+        return as_items(self.value(expected), self.separator)
 
 
 def as_items(value: Any, separator: str | None) -> list[Any]:

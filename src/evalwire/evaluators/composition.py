@@ -2,10 +2,12 @@
 
 A child is any evaluator evalwire could run: a function whose parameters are
 named from ``output``, ``expected`` (or ``reference``), ``input``,
-``metadata`` and ``example``, returning an :class:`~evalwire.models.Evaluation`,
-a bool, a number in [0, 1] or a ``(score, label, ...)`` tuple. Each child is
-called with only the arguments it declares. When any child is async the
-composite is an async function; otherwise it is a plain one.
+``metadata`` and ``example`` (or a function of the output alone), returning
+an :class:`~evalwire.models.Evaluation` or anything else evalwire reads as a
+score in [0, 1]: a bool, a number, a ``(score, label, explanation)`` tuple, a
+dict with a ``score``. Each child is called with only the arguments it
+declares. When any child is async the composite is an async function;
+otherwise it is a plain one.
 
 A child that raises or reports an error makes the composite's evaluation an
 error naming that child: an unknown score is never counted as a zero.
@@ -13,19 +15,14 @@ error naming that child: an unknown score is never counted as a zero.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
-from evalwire.evaluators._calling import (
-    Child,
-    ChildError,
-    arguments,
-    score_of,
-    unexpected_awaitable,
-)
+from evalwire.evaluators._calling import Child, ChildError, discard_awaitable, example_of, score_of
 from evalwire.evaluators._evaluation import PASS_LABELS, clip, failed, graded, verdict
-from evalwire.models import Evaluation
+from evalwire.models import Evaluation, Example
 
 __all__ = ["make_all_pass_evaluator", "make_any_pass_evaluator", "make_weighted_evaluator"]
 
@@ -75,7 +72,7 @@ def make_weighted_evaluator(
             reasons = [
                 f"{child.name}: {evaluation.explanation}"
                 for child, (_, evaluation) in zip(children, scores, strict=True)
-                if evaluation is not None and evaluation.explanation
+                if evaluation.explanation
             ]
             explanation = "; ".join([", ".join(parts), *reasons])
         return graded(
@@ -182,8 +179,9 @@ def _composite(
             metadata: Mapping[str, Any] | None = None,
             example: Any = None,
         ) -> Evaluation:
-            args = arguments(output, expected, input, metadata, example)
-            return await _drive_async(name, plan(), args)
+            return await _drive_async(
+                name, plan(), example_of(expected, input, metadata, example), output
+            )
 
         fn: Callable[..., Any] = composite_async
     else:
@@ -195,8 +193,7 @@ def _composite(
             metadata: Mapping[str, Any] | None = None,
             example: Any = None,
         ) -> Evaluation:
-            args = arguments(output, expected, input, metadata, example)
-            return _drive(name, plan(), args)
+            return _drive(name, plan(), example_of(expected, input, metadata, example), output)
 
         fn = composite
     fn.__name__ = name
@@ -204,25 +201,26 @@ def _composite(
     return fn
 
 
-def _drive(name: str, plan: Plan, args: Mapping[str, Any]) -> Evaluation:
+def _drive(name: str, plan: Plan, example: Example, output: Any) -> Evaluation:
     try:
         batch = next(plan)
         while True:
-            batch = plan.send([_call(child, args) for child in batch])
+            batch = plan.send([_call(child, example, output) for child in batch])
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     except ChildError as exc:
         return failed(name, str(exc))
 
 
-async def _drive_async(name: str, plan: Plan, args: Mapping[str, Any]) -> Evaluation:
+async def _drive_async(name: str, plan: Plan, example: Example, output: Any) -> Evaluation:
     import asyncio  # only async composites need it
 
     try:
         batch = next(plan)
         while True:
             outcomes = await asyncio.gather(
-                *(_call_async(child, args) for child in batch), return_exceptions=True
+                *(_call_async(child, example, output) for child in batch),
+                return_exceptions=True,
             )
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
@@ -234,18 +232,23 @@ async def _drive_async(name: str, plan: Plan, args: Mapping[str, Any]) -> Evalua
         return failed(name, str(exc))
 
 
-def _call(child: Child, args: Mapping[str, Any]) -> Any:
+def _call(child: Child, example: Example, output: Any) -> Any:
     try:
-        result = child.call(args)
+        result = child.call(example, output)
     except Exception as exc:  # the child's failure is the composite's error, with its reason
         raise ChildError(f"{child.name} raised {type(exc).__name__}: {exc}") from exc
-    unexpected_awaitable(child, result)
+    if discard_awaitable(result):
+        # It looked synchronous when the composite was built, so nothing will await it.
+        raise ChildError(
+            f"{child.name} returned an awaitable but is not an async function; "
+            "define it with `async def` so the composite is built async"
+        )
     return result
 
 
-async def _call_async(child: Child, args: Mapping[str, Any]) -> Any:
+async def _call_async(child: Child, example: Example, output: Any) -> Any:
     try:
-        result = child.call(args)
+        result = child.call(example, output)
         if child.is_async or hasattr(result, "__await__"):
             result = await result
     except Exception as exc:  # the child's failure is the composite's error, with its reason
@@ -264,9 +267,7 @@ def _children(evaluators: list[Callable[..., Any]]) -> list[Child]:
     for child in children:
         seen[child.name] = seen.get(child.name, 0) + 1
         if seen[child.name] > 1:
-            child = Child(
-                child.fn, f"{child.name}#{seen[child.name]}", child.params, child.is_async
-            )
+            child = dataclasses.replace(child, name=f"{child.name}#{seen[child.name]}")
         named.append(child)
     return named
 
@@ -290,8 +291,8 @@ def _check_threshold(threshold: float) -> None:
         raise ValueError(f"threshold must be a number in [0, 1], not {threshold!r}")
 
 
-def _failure(child: Child, score: float, threshold: float, evaluation: Evaluation | None) -> str:
+def _failure(child: Child, score: float, threshold: float, evaluation: Evaluation) -> str:
     text = f"{child.name} scored {score:.2f} (needs {threshold:g})"
-    if evaluation is not None and evaluation.explanation:
+    if evaluation.explanation:
         text += f": {evaluation.explanation}"
     return clip(text, 300)

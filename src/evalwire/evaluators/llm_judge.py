@@ -27,6 +27,7 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from evalwire.evaluators._calling import discard_awaitable
 from evalwire.evaluators._evaluation import clip, evaluator, failed, no_output, show
 from evalwire.evaluators._expected import DEFAULT_EXPECTED_KEY, read_expected_value
 from evalwire.evaluators._verdict import JudgeAnswerError, Verdict, VerdictReader
@@ -135,6 +136,20 @@ def make_llm_judge_evaluator(
             return failure(exc, str(exc))
         return _evaluation(verdict)
 
+    def question(
+        output: Any,
+        expected: Mapping[str, Any] | None,
+        input: Mapping[str, Any] | None,  # noqa: A002 - evalwire binds this name
+        metadata: Mapping[str, Any] | None,
+    ) -> str | Evaluation:
+        """The prompt to ask the judge, or the evaluation when there is nothing to ask."""
+        try:
+            prompt = prompt_for(output, expected, input, metadata)
+        except JudgeAnswerError as exc:
+            return failure(exc, str(exc))
+        # The prompt is filled first so that a missing expected value is reported even then.
+        return no_output(NAME) if output is None else prompt
+
     if is_async:
 
         @evaluator(NAME, annotator_kind="LLM")
@@ -144,12 +159,9 @@ def make_llm_judge_evaluator(
             input: Mapping[str, Any] | None = None,  # noqa: A002 - evalwire binds this name
             metadata: Mapping[str, Any] | None = None,
         ) -> Evaluation:
-            try:
-                prompt = prompt_for(output, expected, input, metadata)
-            except JudgeAnswerError as exc:
-                return failure(exc, str(exc))
-            if output is None:
-                return no_output(NAME)
+            prompt = question(output, expected, input, metadata)
+            if isinstance(prompt, Evaluation):
+                return prompt
             try:
                 answer = call(prompt)
                 if inspect.isawaitable(answer):
@@ -167,20 +179,14 @@ def make_llm_judge_evaluator(
         input: Mapping[str, Any] | None = None,  # noqa: A002 - evalwire binds this name
         metadata: Mapping[str, Any] | None = None,
     ) -> Evaluation:
-        try:
-            prompt = prompt_for(output, expected, input, metadata)
-        except JudgeAnswerError as exc:
-            return failure(exc, str(exc))
-        if output is None:
-            return no_output(NAME)
+        prompt = question(output, expected, input, metadata)
+        if isinstance(prompt, Evaluation):
+            return prompt
         try:
             answer = call(prompt)
         except Exception as exc:  # any model failure is this evaluation's error
             return failure(exc, _model_failure(exc))
-        if inspect.isawaitable(answer):
-            close = getattr(answer, "close", None)
-            if callable(close):
-                close()  # so Python does not warn that the coroutine was never awaited
+        if discard_awaitable(answer):
             error = TypeError(
                 "the judge model returned an awaitable from a plain function; "
                 "define it with `async def` (or give it .ainvoke) so the judge is async"
@@ -198,9 +204,10 @@ def _judge_call(target: Any) -> tuple[Callable[[str], Any], bool]:
     if callable(getattr(target, "invoke", None)):
         return target.invoke, False
     if callable(target):
-        call_method = getattr(target, "__call__", None)  # noqa: B004 - an async __call__ counts
-        is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(call_method)
-        return target, is_async
+        # Imported here: it imports asyncio, which `import evalwire.evaluators` does not need.
+        from evalwire.builtin.callables import is_async
+
+        return target, is_async(target)
     raise TypeError(
         f"the judge model must be a callable or have .invoke/.ainvoke, not {type(target).__name__}"
     )

@@ -8,11 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from evalwire.evaluators._evaluation import PASS_LABELS, evaluator, no_output, show, verdict
-from evalwire.evaluators._expected import (
-    DEFAULT_EXPECTED_KEY,
-    ExpectedValueError,
-    read_expected_value,
-)
+from evalwire.evaluators._expected import DEFAULT_EXPECTED_KEY, ExpectedReader, ExpectedValueError
 from evalwire.models import Evaluation
 
 __all__ = ["make_numeric_tolerance_evaluator"]
@@ -38,10 +34,11 @@ def make_numeric_tolerance_evaluator(
     for option, value in (("atol", atol), ("rtol", rtol)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
             raise ValueError(f"{option} must be a non-negative number, not {value!r}")
+    reader = ExpectedReader.of(expected_key)
 
     @evaluator("numeric_tolerance")
     def numeric_tolerance(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
-        raw = read_expected_value(expected, expected_key)
+        raw = reader.value(expected)
         want = _number(raw)
         if want is None:
             raise ExpectedValueError(f"expected {expected_key!r} is not a number: {show(raw)}")

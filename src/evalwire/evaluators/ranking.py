@@ -9,12 +9,10 @@ from evalwire.evaluators._compare import loose_equal
 from evalwire.evaluators._evaluation import evaluator, graded, no_output, show
 from evalwire.evaluators._expected import (
     DEFAULT_EXPECTED_KEY,
+    ExpectedReader,
     ExpectedValueError,
     Parse,
     as_items,
-    check_parse,
-    check_separator,
-    read_expected_value,
 )
 from evalwire.models import Evaluation
 
@@ -45,18 +43,17 @@ def make_top_k_evaluator(
     """
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValueError(f"K must be a positive integer, not {K!r}")
-    parse_mode = check_parse(parse)
-    separator = check_separator(separator)
+    reader = ExpectedReader.of(expected_key, parse=parse, separator=separator)
 
     @evaluator("top_k")
     def top_k(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
-        wanted = as_items(read_expected_value(expected, expected_key, parse_mode), separator)
+        wanted = reader.items(expected)
         if not wanted:
             # A mean over no items is undefined; a dataset row like that is a mistake.
             raise ExpectedValueError(f"expected {expected_key!r} lists no items to look for")
         if output is None:
             return no_output("top_k")
-        window = as_items(output, separator)[:K]
+        window = as_items(output, reader.separator)[:K]
         positions = [_position(item, window) for item in wanted]
         score = sum(1.0 - pos / K for pos in positions if pos is not None) / len(wanted)
         missing = [item for item, pos in zip(wanted, positions, strict=True) if pos is None]

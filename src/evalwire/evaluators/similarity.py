@@ -17,12 +17,9 @@ from evalwire.evaluators._compare import as_text, make_normalizer
 from evalwire.evaluators._evaluation import evaluator, graded, no_output, show
 from evalwire.evaluators._expected import (
     DEFAULT_EXPECTED_KEY,
+    ExpectedReader,
     ExpectedValueError,
     Parse,
-    as_items,
-    check_parse,
-    check_separator,
-    read_expected_value,
 )
 from evalwire.models import Evaluation
 
@@ -51,15 +48,14 @@ def make_token_f1_evaluator(
     and ``recall`` in its metadata.
     """
     normalize = make_normalizer(case_sensitive=case_sensitive)
-    parse_mode = check_parse(parse)
-    separator = check_separator(separator)
+    reader = ExpectedReader.of(expected_key, parse=parse, separator=separator)
 
     def tokens(value: Any) -> list[str]:
         return _TOKEN.findall(normalize(as_text(value)))
 
     @evaluator("token_f1")
     def token_f1(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
-        answers = _answers(expected, expected_key, parse_mode, separator)
+        answers = _answers(reader, expected)
         if output is None:
             return no_output("token_f1")
         produced = tokens(output)
@@ -108,12 +104,11 @@ def make_levenshtein_evaluator(
         strip_whitespace=strip_whitespace,
         normalize_whitespace=normalize_whitespace,
     )
-    parse_mode = check_parse(parse)
-    separator = check_separator(separator)
+    reader = ExpectedReader.of(expected_key, parse=parse, separator=separator)
 
     @evaluator("levenshtein")
     def levenshtein(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
-        answers = _answers(expected, expected_key, parse_mode, separator)
+        answers = _answers(reader, expected)
         if output is None:
             return no_output("levenshtein")
         produced = normalize(as_text(output))
@@ -163,15 +158,10 @@ def levenshtein_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _answers(
-    expected: Mapping[str, Any] | None,
-    key: str | None,
-    parse: Parse,
-    separator: str | None,
-) -> list[Any]:
-    answers = as_items(read_expected_value(expected, key, parse), separator)
+def _answers(reader: ExpectedReader, expected: Mapping[str, Any] | None) -> list[Any]:
+    answers = reader.items(expected)
     if not answers:
-        raise ExpectedValueError(f"expected {key!r} lists no answers")
+        raise ExpectedValueError(f"expected {reader.key!r} lists no answers")
     return answers
 
 

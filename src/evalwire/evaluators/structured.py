@@ -15,12 +15,7 @@ from evalwire.evaluators._evaluation import (
     show,
     verdict,
 )
-from evalwire.evaluators._expected import (
-    DEFAULT_EXPECTED_KEY,
-    ExpectedValueError,
-    check_parse,
-    read_expected_value,
-)
+from evalwire.evaluators._expected import DEFAULT_EXPECTED_KEY, ExpectedReader, ExpectedValueError
 from evalwire.models import Evaluation
 
 __all__ = ["make_json_match_evaluator", "make_schema_evaluator"]
@@ -48,11 +43,11 @@ def make_json_match_evaluator(
     names the keys that differed; an output that is not a JSON object scores 0.
     """
     checked = None if keys is None else _key_list(keys)
-    parse_mode = check_parse(parse)
+    reader = ExpectedReader.of(expected_key, parse=parse)
 
     @evaluator("json_match")
     def json_match(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
-        want = read_expected_value(expected, expected_key, parse_mode)
+        want = reader.value(expected)
         if not isinstance(want, Mapping):
             raise ExpectedValueError(
                 f"expected {expected_key!r} is not a JSON object: {show(want)}"

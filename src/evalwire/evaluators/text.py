@@ -24,12 +24,9 @@ from evalwire.evaluators._evaluation import (
 )
 from evalwire.evaluators._expected import (
     DEFAULT_EXPECTED_KEY,
+    ExpectedReader,
     ExpectedValueError,
     Parse,
-    as_items,
-    check_parse,
-    check_separator,
-    read_expected_value,
 )
 from evalwire.models import Evaluation
 
@@ -71,11 +68,11 @@ def make_exact_match_evaluator(
         strip_whitespace=strip_whitespace,
         normalize_whitespace=normalize_whitespace,
     )
-    parse_mode = check_parse(parse)
+    reader = ExpectedReader.of(expected_key, parse=parse)
 
     @evaluator("exact_match")
     def exact_match(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
-        want = read_expected_value(expected, expected_key, parse_mode)
+        want = reader.value(expected)
         if output is None and want is not None:
             return no_output("exact_match", "no_match")
         return verdict(
@@ -110,12 +107,11 @@ def make_membership_evaluator(
         strip_whitespace=strip_whitespace,
         normalize_whitespace=normalize_whitespace,
     )
-    parse_mode = check_parse(parse)
-    separator = check_separator(separator)
+    reader = ExpectedReader.of(expected_key, parse=parse, separator=separator)
 
     @evaluator("membership")
     def membership(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
-        accepted = as_items(read_expected_value(expected, expected_key, parse_mode), separator)
+        accepted = reader.items(expected)
         if output is None:
             return no_output("membership", "no_match")
         if not accepted:
@@ -151,12 +147,11 @@ def make_contains_evaluator(
     if require not in ("all", "any"):
         raise ValueError(f"require must be 'all' or 'any', not {require!r}")
     normalize = make_normalizer(case_sensitive=case_sensitive)
-    parse_mode = check_parse(parse)
-    separator = check_separator(separator)
+    reader = ExpectedReader.of(expected_key, parse=parse, separator=separator)
 
     @evaluator("contains")
     def contains(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
-        wanted = as_items(read_expected_value(expected, expected_key, parse_mode), separator)
+        wanted = reader.items(expected)
         if output is None:
             return no_output("contains", "no_match")
         if not wanted:
@@ -198,12 +193,13 @@ def make_regex_evaluator(
     (:func:`re.search`); ``full_match=True`` requires the whole text to match.
     """
     compiled = None if pattern is None else _compile(pattern, flags, ValueError)
+    reader = ExpectedReader.of(expected_key)
 
     @evaluator("regex")
     def regex(output: Any, expected: Mapping[str, Any] | None = None) -> Evaluation:
         rx = compiled
         if rx is None:
-            rx = _compile(read_expected_value(expected, expected_key), flags, ExpectedValueError)
+            rx = _compile(reader.value(expected), flags, ExpectedValueError)
         if output is None:
             return no_output("regex", "no_match")
         text = as_text(output)
