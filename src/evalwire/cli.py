@@ -144,6 +144,30 @@ def build_cli(plugins: Plugins) -> click.Group:
     )
     @click.option("--executor", metavar="NAME", help="Executor plugin (default: threads).")
     @click.option("--seed", type=int, help="Seed for dry-run sampling.")
+    @click.option(
+        "--matrix",
+        multiple=True,
+        metavar="KEY=V1,V2",
+        help="Sweep: one arm per combination of values (repeatable).",
+    )
+    @click.option(
+        "--arm",
+        "arms",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Run only the sweep arms with this value (repeatable).",
+    )
+    @click.option(
+        "--repeats",
+        type=click.IntRange(min=1),
+        help="Replicates per arm, with seeds SEED, SEED+1, ...",
+    )
+    @click.option("--select", metavar="EVALUATOR", help="Pick the best arm by this evaluator.")
+    @click.option(
+        "--select-mode",
+        type=click.Choice(["max", "min"]),
+        help="Whether the best arm has the highest (default) or lowest score.",
+    )
     @click.option("--config", "config_path", metavar="PATH", help="Config file to read.")
     @click.option("-q", "--quiet", count=True, help="Less output.")
     @click.option("-v", "--verbose", count=True, help="More output.")
@@ -151,9 +175,12 @@ def build_cli(plugins: Plugins) -> click.Group:
     def run(config_path: str | None, quiet: int, verbose: int, **values: Any) -> None:
         """Run experiments and report their scores."""
         from evalwire.session import run_session
+        from evalwire.sweeps import parse_arm_filter, parse_matrix
 
         options = {dest: values.pop(dest) for dest in plugin_dests if dest in values}
         values["names"] = tuple(values["names"]) or None
+        values["matrix"] = parse_matrix(values.pop("matrix")) or None
+        values["arm_filter"] = parse_arm_filter(values.pop("arms")) or None
         values["verbosity"] = verbose - quiet
         config = build_config(values, config_path=config_path, options=options)
         _, status = run_session(config, plugins)

@@ -74,6 +74,11 @@ class Config:
     rate_limit_errors: tuple[Any, ...] = ()
     verbosity: int = 0
     keep_runs: bool = False
+    matrix: dict[str, list[Any]] | None = None
+    arm_filter: dict[str, Any] | None = None
+    repeats: int | None = None
+    select: str | None = None
+    select_mode: str | None = None
     root: Path = field(default_factory=Path.cwd)
     config_path: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)

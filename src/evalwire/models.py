@@ -87,10 +87,19 @@ class ExperimentSpec:
     path: Any = None
     error: str | None = None
     experiment_name: str | None = None
+    base: str | None = None
+    arm: dict[str, Any] = field(default_factory=dict)
+    replicate: int | None = None
+    group: str | None = None
 
     @property
     def dataset_name(self) -> str:
-        return self.dataset if self.dataset is not None else self.name
+        return self.dataset if self.dataset is not None else self.family
+
+    @property
+    def family(self) -> str:
+        """The experiment this spec belongs to: its own name, or a sweep arm's experiment."""
+        return self.base if self.base is not None else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +201,10 @@ class ExperimentResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    base: str | None = None
+    arm: dict[str, Any] = field(default_factory=dict)
+    replicate: int | None = None
+    group: str | None = None
 
     @property
     def duration(self) -> float:
@@ -249,6 +262,10 @@ class ExperimentResult:
             "params": self.params,
             "metadata": self.metadata,
             "dry_run": self.dry_run,
+            "base": self.base,
+            "arm": self.arm,
+            "replicate": self.replicate,
+            "group": self.group,
         }
         if runs is not None:
             data["runs"] = [run_to_dict(r) for r in runs]

@@ -10,7 +10,14 @@ from evalwire.config import build_config
 from evalwire.errors import ExperimentsFailed
 from evalwire.models import ExperimentResult
 from evalwire.plugins import Plugins
-from evalwire.session import run_session
+from evalwire.session import Session
+from evalwire.sweeps import SweepSummary
+
+
+class Results(list[ExperimentResult]):
+    """The experiments' results, and ``sweeps``: per swept experiment, its arms and pick."""
+
+    sweeps: list[SweepSummary]
 
 
 class ExperimentRunner:
@@ -35,6 +42,11 @@ class ExperimentRunner:
         retries: int | None = None,
         timeout: float | None = None,
         seed: int | None = None,
+        matrix: dict[str, list[Any]] | None = None,
+        arm_filter: dict[str, Any] | None = None,
+        repeats: int | None = None,
+        select: str | None = None,
+        select_mode: str | None = None,
         executor: str | None = None,
         rate_limit_errors: Sequence[Any] | None = None,
         config_path: Path | str | None = None,
@@ -54,6 +66,11 @@ class ExperimentRunner:
             "retries": retries,
             "timeout": timeout,
             "seed": seed,
+            "matrix": matrix,
+            "arm_filter": arm_filter,
+            "repeats": repeats,
+            "select": select,
+            "select_mode": select_mode,
             "executor": executor,
             "rate_limit_errors": tuple(rate_limit_errors) if rate_limit_errors else None,
         }
@@ -68,8 +85,11 @@ class ExperimentRunner:
         *,
         experiment_name_prefix: str = "eval",
         metadata: dict[str, Any] | None = None,
-    ) -> list[ExperimentResult]:
+    ) -> Results:
         """Run the experiments (all, or those in ``names``) and return their results.
+
+        Sweeps (``[experiments.NAME.matrix]``, ``repeats``) give one result per
+        arm and replicate; ``results.sweeps`` summarizes the arms and the pick.
 
         Raises :class:`evalwire.errors.ExperimentsFailed` (a ``SystemExit``
         with code 1 carrying ``results``) after every experiment finished, if
@@ -87,7 +107,9 @@ class ExperimentRunner:
             options=self.options,
         )
         plugins = Plugins.load(self.plugin_args, extra=self.extra)
-        results, status = run_session(config, plugins)
-        if status:
-            raise ExperimentsFailed(results, status)
+        session = Session(config, plugins)
+        results = Results(session.run())
+        results.sweeps = session.sweep_summaries
+        if session.exitstatus:
+            raise ExperimentsFailed(results, session.exitstatus)
         return results

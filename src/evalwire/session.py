@@ -23,6 +23,7 @@ from evalwire.executor import Executor, Unit, iter_units
 from evalwire.models import Dataset, Example, ExperimentResult, ExperimentSpec
 from evalwire.named_evaluators import with_named_evaluators
 from evalwire.plugins import Plugins
+from evalwire.sweeps import SweepSettings, SweepSummary, expand, settings_for, summarize
 from evalwire.unit import Policy, Work
 
 
@@ -60,6 +61,8 @@ class Session:
         self.results: list[ExperimentResult] = []
         self.exitstatus = 0
         self.started_at = 0.0
+        self.sweeps: dict[str, SweepSettings] = {}
+        self.sweep_summaries: list[SweepSummary] = []
 
     # -- the flow --------------------------------------------------------------
 
@@ -67,7 +70,8 @@ class Session:
         """Run the session; ``exitstatus`` says how it went (0, 1)."""
         config, plugins = self.config, self.plugins
         plugins.configure(config)
-        self.specs = self._with_named_evaluators(self._select(plugins.discover(config)))
+        specs = self._with_named_evaluators(self._select(plugins.discover(config)))
+        self.specs = self._expand_sweeps(specs)
         executor = plugins.make_executor(config)
         if executor is None:
             raise UsageError(
@@ -82,6 +86,7 @@ class Session:
                 self.results = list(pool.map(lambda s: self._run_one(s, executor), self.specs))
         finally:
             executor.close()
+        self.sweep_summaries = summarize(self.results, self.sweeps)
         status = 1 if any(r.failed for r in self.results) else 0
         self.exitstatus = plugins.session_finish(self, self.results, status)
         return self.results
@@ -104,12 +109,32 @@ class Session:
             )
         return specs
 
+    def _expand_sweeps(self, specs: list[ExperimentSpec]) -> list[ExperimentSpec]:
+        config = self.config
+        expanded: list[ExperimentSpec] = []
+        for spec in specs:
+            table = config.experiment_settings(spec.family)
+            sweep = settings_for(
+                table,
+                matrix=config.matrix,
+                repeats=config.repeats,
+                seed=None if "seed" in table else config.seed,
+                select=config.select,
+                mode=config.select_mode,
+            )
+            if sweep.active:
+                self.sweeps[spec.family] = sweep
+            expanded.extend(expand(spec, sweep, config.arm_filter))
+        if not expanded:
+            raise UsageError(f"no arm matches --arm {config.arm_filter}")
+        return expanded
+
     def _with_named_evaluators(self, specs: list[ExperimentSpec]) -> list[ExperimentSpec]:
-        if not any("evaluators" in self.config.experiment_settings(s.name) for s in specs):
+        if not any("evaluators" in self.config.experiment_settings(s.family) for s in specs):
             return specs
         factories = self.plugins.evaluator_factories()
         return [
-            with_named_evaluators(s, self.config.experiment_settings(s.name), factories)
+            with_named_evaluators(s, self.config.experiment_settings(s.family), factories)
             for s in specs
         ]
 
@@ -154,6 +179,10 @@ class Session:
             params=dict(spec.params),
             metadata={**config.metadata, **spec.metadata},
             dry_run=config.dry_run_size is not None,
+            base=spec.family,
+            arm=dict(spec.arm),
+            replicate=spec.replicate,
+            group=spec.group,
         )
 
     def _prepare(self, experiment: Experiment) -> tuple[Work, Iterable[Example]]:
@@ -184,7 +213,7 @@ class Session:
                     f"of type {type(evaluator).__name__}"
                 )
             evaluators.append((name, adapted))
-        settings = config.experiment_settings(spec.name)
+        settings = config.experiment_settings(spec.family)
         policy = Policy(
             timeout=settings.get("timeout", config.timeout),
             retries=settings.get("retries", config.retries),

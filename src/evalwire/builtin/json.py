@@ -103,6 +103,7 @@ def evalwire_session_finish(
         return _cannot_write(session.config.getoption(OPTION), collector)
     try:
         document = _document(collector, results, exitstatus)
+        document["sweeps"] = [summary.to_dict() for summary in session.sweep_summaries]
         write_json(collector.path, document)
     except Exception as exc:
         return _cannot_write(collector.path, exc)

@@ -5,11 +5,16 @@ CAPITALS = {
     "Japan": "Tokyo",
     "Canada": "Ottawa",
     "Germany": "Berlin",
+    "Australia": "Canberra",
+    "Brazil": "Brasília",
+    "Turkey": "Ankara",
+    "Nigeria": "Abuja",
 }
 
-# The mistake a model often makes: the biggest city is not always the capital.
+# The mistake a small model makes: the biggest city is not always the capital.
 BIGGEST_CITY = {
     "Australia": "Sydney",
     "Brazil": "São Paulo",
     "Turkey": "Istanbul",
+    "Nigeria": "Lagos",
 }
