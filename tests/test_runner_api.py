@@ -110,3 +110,46 @@ def test_an_in_process_plugin_object_is_registered_and_heard(tmp_path: Path) -> 
     experiment(tmp_path, "double", DOUBLE, rows=5)
     runner(tmp_path, plugins=[("recorder", Recorder())]).run()
     assert sorted(seen) == [f"r{i}" for i in range(5)]
+
+
+def test_a_resume_runs_only_what_the_record_lacks_and_keeps_its_id(tmp_path: Path) -> None:
+    from evalwire import Evaluation, Example, hookimpl
+    from evalwire.models import Resume, Run
+
+    calls = tmp_path / "calls.txt"
+    experiment(
+        tmp_path,
+        "double",
+        f"def task(input):\n    open({str(calls)!r}, 'a').write(str(input['n']) + '\\n')\n"
+        "    return input['n'] * 2\n",
+        rows=5,
+        exact=EXACT,
+    )
+    done = tuple(
+        Run(
+            Example(f"r{i}", {"n": i}, {"n": 2 * i}),
+            1,
+            2 * i,
+            None,
+            0.0,
+            1.0,
+            evaluations=(Evaluation("exact", score=1.0),),
+            index=i,
+        )
+        for i in (0, 1, 2)
+    )
+
+    class Store:
+        @hookimpl
+        def evalwire_resume(self, experiment: object) -> Resume:
+            return Resume("previous-id", done, started_at=123.0)
+
+    (result,) = runner(tmp_path, plugins=[("fake-store", Store())]).run()
+    # the in-process plugin answers only with --resume
+    assert result.id != "previous-id"
+    calls.unlink()
+    (result,) = runner(tmp_path, plugins=[("fake-store", Store())], resume=True).run()
+    assert calls.read_text().split() == ["3", "4"]
+    assert result.id == "previous-id" and result.started_at == 123.0
+    assert result.completed == 5 and result.mean("exact") == 1.0
+    assert [r.example_id for r in result.runs] == ["r0", "r1", "r2", "r3", "r4"]

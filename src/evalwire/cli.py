@@ -168,6 +168,12 @@ def build_cli(plugins: Plugins) -> click.Group:
         type=click.Choice(["max", "min"]),
         help="Whether the best arm has the highest (default) or lowest score.",
     )
+    @click.option(
+        "--resume",
+        is_flag=True,
+        default=None,
+        help="Continue each experiment's unfinished record, running only what it lacks.",
+    )
     @click.option("--config", "config_path", metavar="PATH", help="Config file to read.")
     @click.option("-q", "--quiet", count=True, help="Less output.")
     @click.option("-v", "--verbose", count=True, help="More output.")

@@ -79,6 +79,7 @@ class Config:
     repeats: int | None = None
     select: str | None = None
     select_mode: str | None = None
+    resume: bool = False
     root: Path = field(default_factory=Path.cwd)
     config_path: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)

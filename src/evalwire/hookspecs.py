@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from evalwire.config import Config, OptionParser
     from evalwire.executor import Executor
-    from evalwire.models import Dataset, ExperimentResult, ExperimentSpec, Run
+    from evalwire.models import Dataset, ExperimentResult, ExperimentSpec, Resume, Run
     from evalwire.session import Experiment, Session
 
 hookspec = pluggy.HookspecMarker("evalwire")
@@ -110,6 +110,19 @@ def evalwire_describe_search(spec: ExperimentSpec, config: Config) -> str | None
     Called only for a dataset no loader answered for; the answers of every
     plugin are joined into the "not found" message, so the user sees every
     place that was searched. Return ``None`` if you have nothing to say.
+    """
+
+
+@hookspec(firstresult=True)
+def evalwire_resume(experiment: Experiment, config: Config) -> Resume | None:
+    """With ``--resume``: the unfinished record this experiment can continue.
+
+    Called once per experiment, after its dataset is loaded and its task and
+    evaluators adapted (so a store can check that neither changed), before
+    ``evalwire_experiment_start``. Return a :class:`Resume` to continue that
+    record: ``experiment.result.id`` becomes its id and only the missing
+    (example, repetition) pairs run. Return ``None`` to start afresh (say why
+    on stderr if the user would expect a resume). First answer wins.
     """
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "Resume",
     "Dataset",
     "Evaluation",
     "Example",
@@ -299,3 +300,20 @@ def run_to_dict(run: Run, *, default: Callable[[Any], Any] = repr) -> dict[str, 
             for e in run.evaluations
         ],
     }
+
+
+@dataclass(frozen=True)
+class Resume:
+    """An unfinished record of an experiment that a store can continue (``--resume``).
+
+    ``previous`` are the runs it already holds; only the (example, repetition)
+    pairs not among them run again, and the record keeps ``experiment_id``.
+    """
+
+    experiment_id: str
+    previous: tuple[Run, ...] = ()
+    started_at: float | None = None
+
+    @property
+    def done(self) -> frozenset[tuple[str, int]]:
+        return frozenset((run.example.id, run.repetition) for run in self.previous)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from evalwire.config import Config, OptionParser
     from evalwire.executor import Executor
-    from evalwire.models import Dataset, ExperimentResult, ExperimentSpec, Run
+    from evalwire.models import Dataset, ExperimentResult, ExperimentSpec, Resume, Run
     from evalwire.session import Experiment, Session
 
 GROUP = "evalwire"
@@ -252,6 +252,10 @@ class Plugins:
     def describe_search(self, spec: ExperimentSpec, config: Config) -> list[str]:
         answers = self.pm.hook.evalwire_describe_search(spec=spec, config=config)
         return [a for a in answers if a]
+
+    def resume(self, experiment: Experiment, config: Config) -> Resume | None:
+        result: Resume | None = self.pm.hook.evalwire_resume(experiment=experiment, config=config)
+        return result
 
     def adapt_task(self, task: Any, spec: ExperimentSpec, config: Config) -> Any:
         return self.pm.hook.evalwire_adapt_task(task=task, spec=spec, config=config)

@@ -48,6 +48,7 @@ class ExperimentRunner:
         select: str | None = None,
         select_mode: str | None = None,
         executor: str | None = None,
+        resume: bool | None = None,
         rate_limit_errors: Sequence[Any] | None = None,
         config_path: Path | str | None = None,
         plugins: Iterable[Any] = (),
@@ -72,6 +73,7 @@ class ExperimentRunner:
             "select": select,
             "select_mode": select_mode,
             "executor": executor,
+            "resume": resume,
             "rate_limit_errors": tuple(rate_limit_errors) if rate_limit_errors else None,
         }
         self.config_path = config_path

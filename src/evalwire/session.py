@@ -20,7 +20,7 @@ from typing import Any
 from evalwire.config import Config
 from evalwire.errors import AdaptError, DatasetError, EvalwireError, UsageError
 from evalwire.executor import Executor, Unit, iter_units
-from evalwire.models import Dataset, Example, ExperimentResult, ExperimentSpec
+from evalwire.models import Dataset, Example, ExperimentResult, ExperimentSpec, Resume
 from evalwire.named_evaluators import with_named_evaluators
 from evalwire.plugins import Plugins
 from evalwire.sweeps import SweepSettings, SweepSummary, expand, settings_for, summarize
@@ -40,6 +40,7 @@ class Experiment:
     result: ExperimentResult
     dataset: Dataset | None = None
     stash: dict[str, Any] = field(default_factory=dict)
+    resumed: Resume | None = None
 
     @property
     def name(self) -> str:
@@ -148,13 +149,17 @@ class Session:
             result.status, result.error = "error", str(exc)
             plugins.experiment_start(experiment)
             return self._finish(experiment)
+        units: Iterable[Unit] = iter_units(examples, config.repetitions)
+        resume = plugins.resume(experiment, config) if config.resume else None
+        if resume is not None:
+            units = self._continue(experiment, resume, units)
         plugins.experiment_start(experiment)
         keep = config.keep_runs
         runs = result.runs
         record = result.record
         run_complete = plugins.run_complete
         try:
-            for run in executor.execute(work, iter_units(examples, config.repetitions)):
+            for run in executor.execute(work, units):
                 record(run)
                 if keep:
                     runs.append(run)
@@ -166,6 +171,22 @@ class Session:
             result.error = f"{type(exc).__name__}: {exc}"
             result.extra["traceback"] = traceback.format_exc()
         return self._finish(experiment)
+
+    def _continue(
+        self, experiment: Experiment, resume: Resume, units: Iterable[Unit]
+    ) -> Iterator[Unit]:
+        """Adopt a resumed record: count what it holds, run only what it lacks."""
+        result = experiment.result
+        experiment.resumed = resume
+        result.id = resume.experiment_id
+        if resume.started_at is not None:
+            result.started_at = resume.started_at
+        for run in resume.previous:
+            result.record(run)
+            if self.config.keep_runs:
+                result.runs.append(run)
+        done = resume.done
+        return (u for u in units if (u.example.id, u.repetition) not in done)
 
     def _new_result(self, spec: ExperimentSpec) -> ExperimentResult:
         config = self.config
