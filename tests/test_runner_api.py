@@ -149,7 +149,7 @@ def test_a_resume_runs_only_what_the_record_lacks_and_keeps_its_id(tmp_path: Pat
     assert result.id != "previous-id"
     calls.unlink()
     (result,) = runner(tmp_path, plugins=[("fake-store", Store())], resume=True).run()
-    assert calls.read_text().split() == ["3", "4"]
+    assert sorted(calls.read_text().split()) == ["3", "4"]
     assert result.id == "previous-id" and result.started_at == 123.0
     assert result.completed == 5 and result.mean("exact") == 1.0
     assert [r.example_id for r in result.runs] == ["r0", "r1", "r2", "r3", "r4"]
