@@ -119,8 +119,9 @@ class Plugins:
         for module in modules:
             plugins._load_module(module)
         for name, obj in extra:
-            plugins.register(obj, name)
-        plugins._check()
+            if not plugins.pm.is_registered(obj):  # an installed plugin passed again
+                plugins.register(obj, name)
+        plugins.check()
         if os.environ.get("EVALWIRE_TRACE_PLUGINS"):
             plugins.enable_tracing()
         return plugins
@@ -176,7 +177,8 @@ class Plugins:
             self._dists[registered] = (distribution, version)
         self._listener_cache.clear()
 
-    def _check(self) -> None:
+    def check(self) -> None:
+        """Fail with a :class:`PluginError` if a plugin implements a hook evalwire lacks."""
         for hook_name in list(vars(self.pm.hook)):
             hook = getattr(self.pm.hook, hook_name)
             if hook_name.startswith("_") or hook.has_spec():

@@ -1,0 +1,416 @@
+"""The ``junit`` reporter: ``--junit PATH`` writes JUnit XML for CI test views.
+
+GitLab, GitHub (test-reporter actions), Jenkins and friends read it. The
+document has one ``<testsuite>`` per experiment (named after it) and in it:
+
+* ``experiment``: an ``<error>`` when the experiment could not run;
+* ``task``: the task's runs, with a ``<failure message="N of M runs failed">``
+  listing up to :data:`MAX_ERRORS` distinct task errors;
+* one testcase per evaluator (``classname`` the experiment, ``name`` the
+  evaluator) whose properties and ``<system-out>`` give its mean, count,
+  errors and threshold; a ``<failure>`` when its gate was missed or some of
+  its evaluations raised.
+
+Gates no experiment could meet (an evaluator nobody has) go in a last suite
+named ``gates``. Gates come from the ``gates`` plugin's records in
+``config.stash["gates"]``; without that plugin there are none.
+
+The file is written once, when the session ends, atomically (a temporary
+file in the same folder, then a rename). ``evalwire_run_complete`` only looks
+for errors, so it stays cheap at many thousands of runs a second.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalwire.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
+    from evalwire.config import Config, OptionParser
+    from evalwire.gates import GateResult
+    from evalwire.models import Evaluation, ExperimentResult, Run, ScoreSummary
+    from evalwire.session import Experiment, Session
+
+NAME = "junit"
+OPTION = "junit_path"
+MAX_ERRORS = 10  # distinct error messages listed per testcase
+_MAX_MESSAGE = 2000  # characters of one error message kept
+
+
+# -- hooks -------------------------------------------------------------------
+
+
+@hookimpl
+def evalwire_addoption(parser: OptionParser) -> None:
+    parser.addoption(
+        "--junit",
+        dest=OPTION,
+        default=None,
+        metavar="PATH",
+        help="Write JUnit XML to PATH (one test suite per experiment, one test per "
+        "evaluator) for CI test reports.",
+    )
+
+
+@hookimpl
+def evalwire_session_start(session: Session) -> None:
+    config = session.config
+    config.stash.pop(NAME, None)
+    if config.getoption(OPTION) is not None:  # the path is checked when it is written
+        config.stash[NAME] = _Report(session.started_at or time.time())
+
+
+@hookimpl
+def evalwire_experiment_start(experiment: Experiment) -> None:
+    report = experiment.config.stash.get(NAME)
+    if isinstance(report, _Report):
+        experiment.stash[NAME] = report.errors.setdefault(experiment.id, ErrorSamples())
+
+
+@hookimpl
+def evalwire_run_complete(experiment: Experiment, run: Run) -> None:
+    samples: ErrorSamples | None = experiment.stash.get(NAME)
+    if samples is None:
+        return
+    if run.error is not None:
+        samples.task_error(run)
+    for evaluation in run.evaluations:
+        if evaluation.error is not None:
+            samples.evaluation_error(evaluation, run)
+
+
+@hookimpl
+def evalwire_session_finish(
+    session: Session, results: list[ExperimentResult], exitstatus: int
+) -> int | None:
+    config = session.config
+    report = config.stash.pop(NAME, None)
+    if not isinstance(report, _Report):
+        return None
+    path: Any = config.getoption(OPTION)
+    try:
+        path = _target(config)
+        assert path is not None
+        gates = config.stash.get("gates") or []
+        root = build(session, results, gates, report, dry_run=config.dry_run_size is not None)
+        write_xml(path, root)
+    except Exception as exc:  # never raise from a reporter: say so, and fail the session
+        return _cannot_write(path, exc)
+    return None
+
+
+# -- what runs left behind ---------------------------------------------------
+
+
+@dataclass(eq=False)
+class ErrorSamples:
+    """The first :data:`MAX_ERRORS` distinct errors of one experiment, with an example each."""
+
+    task: dict[str, str] = field(default_factory=dict)  # message -> example id
+    evaluators: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def task_error(self, run: Run) -> None:
+        task = self.task
+        if len(task) < MAX_ERRORS:
+            task.setdefault(_clip(str(run.error)), run.example.id)
+
+    def evaluation_error(self, evaluation: Evaluation, run: Run) -> None:
+        found = self.evaluators.setdefault(evaluation.name, {})
+        if len(found) < MAX_ERRORS:
+            found.setdefault(_clip(str(evaluation.error)), run.example.id)
+
+
+@dataclass(eq=False)
+class _Report:
+    started_at: float
+    errors: dict[str, ErrorSamples] = field(default_factory=dict)  # by experiment id
+
+
+# -- the document ------------------------------------------------------------
+
+
+def build(
+    session: Session,
+    results: list[ExperimentResult],
+    gates: list[GateResult],
+    report: _Report,
+    *,
+    dry_run: bool = False,
+) -> Element:
+    """The ``<testsuites>`` element for a session."""
+    from xml.etree.ElementTree import Element
+
+    specs = {spec.name: spec for spec in getattr(session, "specs", ())}
+    root = Element("testsuites", name="evalwire (dry run)" if dry_run else "evalwire")
+    for result in results:
+        spec = specs.get(result.name)
+        declared = [str(n) for n in (spec.evaluators if spec is not None else ())]
+        own_gates = [g for g in gates if g.experiment == result.name]
+        samples = report.errors.get(result.id) or ErrorSamples()
+        root.append(_suite(result, declared, own_gates, samples, dry_run))
+    # Gates that matched no experiment of the session: an evaluator nobody has,
+    # an experiment table naming no experiment.
+    names = {result.name for result in results}
+    orphans = [g for g in gates if g.experiment is None or g.experiment not in names]
+    if orphans:
+        suite = _element("testsuite", name="gates", timestamp=_stamp(time.time()))
+        for gate in orphans:
+            case = _testcase(suite, gate.experiment or "gates", gate.evaluator)
+            _gate_properties(case, gate)
+            _add(case, "failure", gate.describe(), "gate")
+        _count(suite)
+        root.append(suite)
+    _count(root, time.time() - report.started_at)
+    return root
+
+
+def _suite(
+    result: ExperimentResult,
+    declared: list[str],
+    gates: list[GateResult],
+    samples: ErrorSamples,
+    dry_run: bool,
+) -> Element:
+    import socket
+
+    suite = _element(
+        "testsuite",
+        name=result.name,
+        timestamp=_stamp(result.started_at),
+        hostname=socket.gethostname(),
+    )
+    _properties(
+        suite,
+        experiment_id=result.id,
+        experiment_name=result.experiment_name,
+        dataset=result.dataset,
+        dataset_version=result.dataset_version,
+        status=result.status,
+        dry_run=str(dry_run).lower(),
+    )
+    name = result.name
+    if result.status == "error":
+        case = _testcase(suite, name, "experiment", result.duration)
+        error = _add(case, "error", result.error or "the experiment could not run", "error")
+        traceback = result.extra.get("traceback")
+        if traceback:
+            error.text = _xml_text(str(traceback))
+        if not result.completed:
+            _count(suite, result.duration)
+            return suite
+
+    evaluated = result.completed - result.task_errors
+    case = _testcase(suite, name, "task", 0.0 if result.status == "error" else result.duration)
+    if result.task_errors:
+        failure = _add(
+            case, "failure", f"{result.task_errors} of {result.completed} runs failed", "task"
+        )
+        failure.text = _listing(samples.task, result.task_errors)
+    total = f"/{result.total}" if result.total is not None else ""
+    _system_out(case, f"runs={result.completed}{total} task_errors={result.task_errors}")
+
+    by_evaluator = {g.evaluator: g for g in gates}
+    names = list(dict.fromkeys([*declared, *sorted(result.scores), *by_evaluator]))
+    for evaluator in names:
+        summary = result.scores.get(evaluator)
+        gate = by_evaluator.get(evaluator)
+        _evaluator_case(suite, name, evaluator, summary, gate, evaluated, samples)
+    _count(suite, result.duration)
+    return suite
+
+
+def _evaluator_case(
+    suite: Element,
+    experiment: str,
+    evaluator: str,
+    summary: ScoreSummary | None,
+    gate: GateResult | None,
+    evaluated: int,
+    samples: ErrorSamples,
+) -> None:
+    from evalwire.gates import format_number
+
+    case = _testcase(suite, experiment, evaluator)
+    mean = summary.mean if summary is not None and summary.count else None
+    count = summary.count if summary is not None else 0
+    errors = summary.errors if summary is not None else 0
+    values: dict[str, Any] = {
+        "mean": None if mean is None else repr(mean),
+        "count": count,
+        "errors": errors,
+    }
+    if gate is not None:
+        values.update(_gate_values(gate))
+    _properties(case, **values)
+    missed = gate is not None and not gate.passed
+    problems: list[str] = []
+    if gate is not None and missed:
+        problems.append(f"gate missed: {gate.describe()}")
+    if errors:
+        problems.append(f"{errors} of {evaluated} evaluations failed")
+    if problems:
+        failure = _add(case, "failure", "; ".join(problems), "gate" if missed else "evaluation")
+        if errors:
+            failure.text = _listing(samples.evaluators.get(evaluator, {}), errors)
+    # JUnit's schema puts <system-out> after <failure>.
+    out = f"mean={format_number(mean)} count={count} errors={errors}"
+    if gate is not None:
+        out += f" threshold={gate.threshold_text} verdict={gate.verdict}"
+    _system_out(case, out)
+
+
+def _gate_properties(case: Element, gate: GateResult) -> None:
+    _properties(case, **_gate_values(gate))
+
+
+def _gate_values(gate: GateResult) -> dict[str, Any]:
+    return {
+        "gate": gate.kind,
+        "threshold": repr(gate.threshold),
+        "measured": None if gate.measured is None else repr(gate.measured),
+        "verdict": gate.verdict,
+        "gate_source": gate.source or None,
+    }
+
+
+def _listing(samples: dict[str, str], total: int) -> str:
+    lines = [f"{message} (example {example_id})" for message, example_id in samples.items()]
+    if total > len(samples):
+        lines.append(f"({len(samples)} distinct errors shown of {total})")
+    return _xml_text("\n".join(lines))
+
+
+# -- XML plumbing --------------------------------------------------------------
+
+# Characters XML 1.0 cannot hold at all; an error message may carry them
+# (ANSI colours, NULs), and ElementTree would write them as they are.
+_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _ILLEGAL.sub("\ufffd", text)
+
+
+def _element(tag: str, **attrs: Any) -> Element:
+    from xml.etree.ElementTree import Element
+
+    return Element(tag, {k: _xml_text(str(v)) for k, v in attrs.items() if v is not None})
+
+
+def _testcase(parent: Element, classname: str, name: str, seconds: float = 0.0) -> Element:
+    case = _element("testcase", classname=classname, name=name, time=f"{seconds:.3f}")
+    parent.append(case)
+    return case
+
+
+def _add(case: Element, tag: str, message: str, kind: str) -> Element:
+    child = _element(tag, message=_clip(message), type=kind)
+    case.append(child)
+    return child
+
+
+def _properties(parent: Element, **values: Any) -> None:
+    props = _element("properties")
+    for name, value in values.items():
+        if value is not None:
+            props.append(_element("property", name=name, value=value))
+    if len(props):
+        parent.insert(0, props)
+
+
+def _system_out(case: Element, text: str) -> None:
+    out = _element("system-out")
+    out.text = _xml_text(text)
+    case.append(out)
+
+
+def _count(parent: Element, seconds: float | None = None) -> None:
+    """Set tests/failures/errors (summed over child suites, or counted over cases)."""
+    tests = failures = errors = 0
+    for child in parent:
+        if child.tag == "testsuite":
+            tests += int(child.get("tests", 0))
+            failures += int(child.get("failures", 0))
+            errors += int(child.get("errors", 0))
+        elif child.tag == "testcase":
+            tests += 1
+            failures += child.find("failure") is not None
+            errors += child.find("error") is not None
+    parent.set("tests", str(tests))
+    parent.set("failures", str(failures))
+    parent.set("errors", str(errors))
+    if parent.tag == "testsuite":
+        parent.set("skipped", "0")
+    if seconds is not None:
+        parent.set("time", f"{max(0.0, seconds):.3f}")
+
+
+def _stamp(seconds: float) -> str:
+    # JUnit's schema wants an ISO date-time without a zone; it is UTC.
+    return datetime.fromtimestamp(seconds or time.time(), timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    )
+
+
+def _clip(message: str) -> str:
+    if len(message) <= _MAX_MESSAGE:
+        return message
+    return message[: _MAX_MESSAGE - 3] + "..."
+
+
+def _target(config: Config) -> Path | None:
+    """The file to write: from the command line relative to the current folder,
+    from the config file relative to the project root."""
+    given = config.options.get(OPTION)
+    if given is not None:
+        return Path(os.fspath(given)).expanduser().absolute()
+    setting = config.getoption(OPTION)
+    if setting is None:
+        return None
+    return config.resolve(os.fspath(setting)).absolute()
+
+
+def write_xml(path: Path, root: Element) -> None:
+    """Write ``root`` to ``path`` atomically, creating missing folders."""
+    from xml.etree.ElementTree import ElementTree, indent
+
+    tree = ElementTree(root)
+    indent(tree)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            tree.write(fh, encoding="utf-8", xml_declaration=True)
+            fh.write(b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _cannot_write(path: Any, exc: BaseException) -> int:
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    try:
+        sys.stderr.write(f"evalwire: cannot write JUnit XML to {path}: {reason}\n")
+    except Exception:
+        pass
+    return 1
