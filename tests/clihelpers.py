@@ -67,7 +67,12 @@ def environment(
     pythonpath: Iterable[str | os.PathLike[str]] = (), **variables: str
 ) -> dict[str, str]:
     """The environment for an ``evalwire`` subprocess, plus ``variables``."""
-    env = {k: v for k, v in os.environ.items() if k not in _EVALWIRE_VARIABLES}
+    # A developer's own Phoenix or OpenTelemetry settings must not switch tests to a server.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _EVALWIRE_VARIABLES and not k.startswith(("PHOENIX_", "OTEL_"))
+    }
     env.update(NO_COLOR="1", COLUMNS="200", TERM="dumb", PYTHONDONTWRITEBYTECODE="1")
     paths = [str(p) for p in pythonpath]
     if env.get("PYTHONPATH"):

@@ -26,7 +26,7 @@ from clihelpers import (
     write_experiment,
 )
 
-BUILTINS = ("dirs", "files", "callables", "threads", "console", "json")
+BUILTINS = ("dirs", "files", "callables", "threads", "console", "json", "phoenix")
 
 HALF = """
 def half(output):

@@ -48,7 +48,8 @@ def plugin_args(argv: Sequence[str]) -> list[str]:
     return found
 
 
-_plugin_option = click.option(
+#: The ``-p`` option, for plugins' own subcommands: its values are read before parsing.
+plugin_option = click.option(
     "-p",
     "--plugin",
     "plugin_args",
@@ -92,7 +93,7 @@ def build_cli(plugins: Plugins) -> click.Group:
     @click.version_option(
         _version(), "--version", prog_name="evalwire", message="%(prog)s %(version)s"
     )
-    @_plugin_option
+    @plugin_option
     def cli() -> None:
         """evalwire: run evaluation experiments on LLM-powered code."""
 
@@ -177,7 +178,7 @@ def build_cli(plugins: Plugins) -> click.Group:
     @click.option("--config", "config_path", metavar="PATH", help="Config file to read.")
     @click.option("-q", "--quiet", count=True, help="Less output.")
     @click.option("-v", "--verbose", count=True, help="More output.")
-    @_plugin_option
+    @plugin_option
     def run(config_path: str | None, quiet: int, verbose: int, **values: Any) -> None:
         """Run experiments and report their scores."""
         from evalwire.session import run_session
@@ -200,7 +201,7 @@ def build_cli(plugins: Plugins) -> click.Group:
 
     @cli.command("plugins")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @_plugin_option
+    @plugin_option
     def list_plugins(as_json: bool) -> None:
         """List every registered plugin: name, distribution, version, hooks."""
         infos = plugins.infos()

@@ -1,0 +1,13 @@
+"""Arize Phoenix for evalwire: datasets from it, experiments recorded in it, testsets uploaded.
+
+The ``phoenix`` plugin (:mod:`evalwire.builtin.phoenix`) holds the hooks and
+commands; the work is here:
+
+- :mod:`~evalwire.phoenix.client`: whether Phoenix is on, and the client;
+- :mod:`~evalwire.phoenix.loader`: datasets by name, splits, versions;
+- :mod:`~evalwire.phoenix.recorder`: experiments, runs, evaluations, posted as they complete;
+- :mod:`~evalwire.phoenix.testset`: reading a CSV or JSONL testset, with its problems;
+- :mod:`~evalwire.phoenix.upload`: ``evalwire upload`` and ``evalwire validate``.
+
+Nothing here imports ``phoenix.client`` at import time.
+"""

@@ -1,0 +1,398 @@
+"""Recording experiments in Phoenix as they run.
+
+When an experiment whose dataset came from Phoenix starts, the recorder
+creates the Phoenix experiment (named ``result.experiment_name``, on the
+version and splits the examples came from, with ``config.repetitions``); as
+each run completes it posts the run and then its evaluations. Every request
+goes through a small pool of worker threads, so the reporting hook only queues
+work and never waits for a round trip; runs that complete before the
+experiment exists wait in memory and are queued when it does.
+
+A request that fails for want of a connection, a timeout, a 5xx or a 429 is
+tried again with exponential back-off and jitter. A 409 for a run means
+Phoenix already holds it (an earlier attempt got through): that is success.
+When the session ends the recorder waits, for at most ``drain_timeout``
+seconds, for the queue to empty; then it prints each experiment's Phoenix
+link, and how many runs and evaluations could not be posted, if any.
+
+Settings (``[phoenix]``): ``workers`` (requests at once, default 8),
+``attempts`` (per request, default 8), ``backoff`` (first delay in seconds,
+default 0.5), ``drain_timeout`` (default 120).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import queue
+import random
+import re
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TextIO
+
+from evalwire.phoenix.client import describe, status_of
+
+if TYPE_CHECKING:
+    from evalwire.config import Config
+    from evalwire.models import Evaluation, ExperimentResult, Run
+    from evalwire.phoenix.client import Connection, Phoenix
+    from evalwire.phoenix.loader import RemoteDataset
+    from evalwire.session import Experiment
+
+__all__ = ["Recorder", "Recording", "to_json"]
+
+_MAX_DELAY = 10.0
+_ANNOTATOR_KINDS = ("CODE", "LLM", "HUMAN")
+_EXISTING_RUN = re.compile(r"Experiment run (\S+) already exists")
+
+
+class _Stopped(Exception):
+    """The recorder is stopping: give up on this request."""
+
+
+@dataclass(eq=False)
+class Recording:
+    """One experiment as Phoenix is told about it (kept in ``experiment.stash``)."""
+
+    recorder: Recorder
+    name: str
+    result: ExperimentResult
+    remote: RemoteDataset
+    experiment_id: str | None = None
+    url: str | None = None
+    state: str = "creating"  # then "created" or "failed"
+    waiting: list[Run] = field(default_factory=list)
+    runs: int = 0  # heard
+    runs_posted: int = 0
+    evaluations: int = 0  # heard, that have something to post
+    evaluations_posted: int = 0
+    error: str | None = None  # the first thing that went wrong
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, run: Run) -> None:
+        """A run completed: queue it, or keep it until the experiment exists."""
+        postable = sum(1 for e in run.evaluations if evaluation_args(e) is not None)
+        with self.lock:
+            self.runs += 1
+            self.evaluations += postable
+            if self.state == "creating":
+                self.waiting.append(run)
+                return
+            if self.state == "failed":
+                return
+        self.recorder.submit(self._post, run)
+
+    def note(self, error: str) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = error
+
+    @property
+    def lost_runs(self) -> int:
+        return self.runs - self.runs_posted
+
+    @property
+    def lost_evaluations(self) -> int:
+        return self.evaluations - self.evaluations_posted
+
+    # -- requests (in worker threads) -------------------------------------------
+
+    def _create(self) -> None:
+        recorder, remote, result = self.recorder, self.remote, self.result
+        client = recorder.connection.client
+        metadata = to_json(
+            {"dataset": result.dataset, "run_by": "evalwire", **result.metadata, **result.params}
+        )
+        try:
+            experiment = recorder.retry(
+                lambda: client.experiments.create(
+                    dataset_id=remote.id,
+                    dataset_version_id=remote.version_id,
+                    experiment_name=result.experiment_name,
+                    experiment_metadata=metadata,
+                    splits=list(remote.splits) or None,
+                    repetitions=recorder.repetitions,
+                    timeout=recorder.timeout,
+                )
+            )
+            self.experiment_id = str(experiment["id"])
+            self.url = client.experiments.get_experiment_url(remote.id, self.experiment_id)
+        except Exception as exc:
+            self.note(f"the experiment could not be created: {recorder.describe(exc)}")
+            with self.lock:
+                self.state, self.waiting = "failed", []
+            return
+        result.extra["phoenix_experiment_id"] = self.experiment_id
+        result.extra["phoenix_url"] = self.url
+        with self.lock:
+            self.state, waiting, self.waiting = "created", self.waiting, []
+        for run in waiting:
+            recorder.submit(self._post, run)
+
+    def _post(self, run: Run) -> None:
+        recorder = self.recorder
+        node_id = self.remote.node_ids.get(run.example.id)
+        if node_id is None:
+            self.note(f"example {run.example.id} is not in the Phoenix dataset")
+            return
+        try:
+            run_id = recorder.retry(lambda: self._log_run(node_id, run))
+        except Exception as exc:
+            self.note(recorder.describe(exc))
+            return
+        with self.lock:
+            self.runs_posted += 1
+        client = recorder.connection.client
+        ended = _utc(run.ended_at)
+        for evaluation in run.evaluations:
+            args = evaluation_args(evaluation)
+            if args is None:
+                continue
+            try:
+                recorder.retry(
+                    lambda args=args: client.experiments.log_evaluation(  # type: ignore[misc]
+                        experiment_run_id=run_id,
+                        start_time=ended,
+                        end_time=ended,
+                        timeout=recorder.timeout,
+                        **args,
+                    )
+                )
+            except Exception as exc:
+                self.note(f"evaluation '{evaluation.name}': {recorder.describe(exc)}")
+                continue
+            with self.lock:
+                self.evaluations_posted += 1
+
+    def _log_run(self, node_id: str, run: Run) -> str:
+        recorder = self.recorder
+        try:
+            posted = recorder.connection.client.experiments.log_run(
+                experiment_id=self.experiment_id,
+                dataset_example_id=node_id,
+                output=to_json(run.output),
+                start_time=_utc(run.started_at),
+                end_time=_utc(run.ended_at),
+                repetition_number=run.repetition,
+                error=run.error,
+                timeout=recorder.timeout,
+            )
+        except Exception as exc:
+            # 409: a successful run is already recorded (an earlier attempt of
+            # ours whose answer was lost). Phoenix names it in the message.
+            if status_of(exc) == 409:
+                from evalwire.phoenix.client import detail_of
+
+                match = _EXISTING_RUN.search(detail_of(exc))
+                if match:
+                    return match.group(1)
+            raise
+        return str(posted["id"])
+
+
+class Recorder:
+    """Posts experiments, runs and evaluations to Phoenix from a pool of worker threads."""
+
+    def __init__(self, phoenix: Phoenix, config: Config) -> None:
+        table = config.section("phoenix")
+        self.phoenix = phoenix
+        self.repetitions = config.repetitions
+        self.timeout = phoenix.target.timeout
+        self.workers = max(1, int(table.get("workers", 8)))
+        self.attempts = max(1, int(table.get("attempts", 8)))
+        self.backoff = float(table.get("backoff", 0.5))
+        self.drain_timeout = float(table.get("drain_timeout", 120.0))
+        self.quiet = config.getoption("print_summary") is False
+        self.recordings: list[Recording] = []
+        self.unrecorded: list[str] = []  # experiments whose dataset another loader gave
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._stopping = threading.Event()
+
+    @property
+    def connection(self) -> Connection:
+        return self.phoenix.connection()
+
+    def describe(self, exc: BaseException) -> str:
+        if isinstance(exc, _Stopped):
+            return f"the session ended before Phoenix at {self.phoenix.connection().url} took them"
+        return describe(exc, self.phoenix.connection())
+
+    # -- the experiment's life ---------------------------------------------------
+
+    def start(self, experiment: Experiment) -> Recording | None:
+        """Start recording ``experiment``, if it runs, on a dataset that came from Phoenix."""
+        dataset = experiment.dataset
+        if dataset is None or experiment.result.status == "error":
+            return None
+        remote = self.phoenix.recall(dataset)
+        if remote is None:
+            # Another loader answered first: there is no Phoenix dataset to record against.
+            self.unrecorded.append(experiment.name)
+            return None
+        recording = Recording(self, experiment.name, experiment.result, remote)
+        self.recordings.append(recording)
+        self.submit(recording._create)
+        return recording
+
+    def finish(self, out: TextIO | None = None, err: TextIO | None = None) -> int:
+        """Wait for the queue to drain (bounded), report, stop; 1 if anything was lost."""
+        out = out or sys.stdout
+        err = err or sys.stderr
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0, self.drain_timeout)
+        self.stop()
+        status = 0
+        for recording in self.recordings:
+            if recording.url and not self.quiet:
+                out.write(
+                    f"phoenix: {recording.name}: {recording.runs_posted} run(s) recorded as "
+                    f"{recording.result.experiment_name}: {recording.url}\n"
+                )
+            lost = _lost(recording)
+            if lost:
+                status = 1
+                why = recording.error or (
+                    f"Phoenix at {self.phoenix.connection().url} did not take them "
+                    f"within {self.drain_timeout:g} s"
+                )
+                err.write(f"phoenix: {recording.name}: {lost} could not be posted: {why}\n")
+        for name in self.unrecorded:
+            err.write(
+                f"phoenix: {name}: not recorded in Phoenix: its dataset came from another loader\n"
+            )
+        out.flush()
+        err.flush()
+        return status
+
+    def stop(self) -> None:
+        """Stop the workers; requests not yet made are dropped (and counted as lost)."""
+        self._stopping.set()
+        for _ in self._threads:
+            self._jobs.put(None)
+        self._threads = []
+
+    # -- the pool ------------------------------------------------------------------
+
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Queue ``job(*args)`` for a worker thread; never blocks."""
+        if self._stopping.is_set():
+            return
+        with self._idle:
+            self._pending += 1
+            if len(self._threads) < self.workers and len(self._threads) < self._pending:
+                thread = threading.Thread(
+                    target=self._work, name=f"evalwire-phoenix-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+        self._jobs.put((job, args))
+
+    def _work(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            job, args = item
+            try:
+                if not self._stopping.is_set():
+                    job(*args)
+            except Exception as exc:  # a bug here must not kill the worker
+                sys.stderr.write(f"phoenix: internal error: {type(exc).__name__}: {exc}\n")
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.notify_all()
+
+    def retry(self, call: Callable[[], Any]) -> Any:
+        """``call()``, again after transient failures, with exponential back-off and jitter."""
+        from evalwire.phoenix.client import is_transient
+
+        delay = self.backoff
+        attempt = 1
+        while True:
+            if self._stopping.is_set():
+                raise _Stopped()
+            try:
+                return call()
+            except Exception as exc:
+                if attempt >= self.attempts or not is_transient(exc):
+                    raise
+            if self._stopping.wait(min(_MAX_DELAY, delay) * random.uniform(0.5, 1.5)):
+                raise _Stopped()
+            delay *= 2
+            attempt += 1
+
+
+def _lost(recording: Recording) -> str:
+    parts = []
+    if recording.lost_runs:
+        parts.append(f"{recording.lost_runs} of {recording.runs} run(s)")
+    if recording.lost_evaluations:
+        parts.append(f"{recording.lost_evaluations} of {recording.evaluations} evaluation(s)")
+    return " and ".join(parts)
+
+
+# -- what is posted -----------------------------------------------------------
+
+
+def evaluation_args(evaluation: Evaluation) -> dict[str, Any] | None:
+    """The ``log_evaluation`` arguments for an evaluation, or ``None`` if it says nothing."""
+    score = evaluation.score
+    label = evaluation.label
+    if score is not None and not math.isfinite(score):
+        label = label if label is not None else str(score)
+        score = None
+    if score is None and label is None and evaluation.explanation is None:
+        if evaluation.error is None:
+            return None
+    kind = str(evaluation.annotator_kind).upper()
+    return {
+        "name": evaluation.name,
+        "annotator_kind": kind if kind in _ANNOTATOR_KINDS else "CODE",
+        "score": score,
+        "label": label,
+        "explanation": evaluation.explanation,
+        "error": evaluation.error,
+        "metadata": to_json(dict(evaluation.metadata)) or None,
+    }
+
+
+def to_json(value: Any, _depth: int = 0) -> Any:
+    """``value`` as JSON can hold it: non-finite floats and unknown objects become strings."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if _depth > 50:
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_json(v, _depth + 1) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    dump = getattr(value, "model_dump", None)  # pydantic models
+    if callable(dump):
+        try:
+            return to_json(dump(mode="json"), _depth + 1)
+        except Exception:
+            pass
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json(dataclasses.asdict(value), _depth + 1)
+    return repr(value)
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc)
