@@ -37,9 +37,11 @@ def as_dataset(dataset: Any) -> Dataset:
     """An evalwire :class:`Dataset` from ours or from a Phoenix client ``Dataset``."""
     if isinstance(dataset, Dataset):
         return dataset
+    # Phoenix names an example by its node id (what runs are posted against);
+    # an id given at upload time is kept in ``id`` only on newer servers.
     examples = [
         Example(
-            id=str(row["id"]),
+            id=str(row.get("node_id") or row["id"]),
             input=dict(row.get("input") or {}),
             expected=dict(row.get("output") or {}),
             metadata=dict(row.get("metadata") or {}),

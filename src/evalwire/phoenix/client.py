@@ -311,7 +311,19 @@ class Phoenix:
         """The Phoenix side of a dataset this plugin loaded (forgotten once recalled)."""
         with self._lock:
             entry = self._remote.pop(id(dataset), None)
-        return entry[1] if entry is not None and entry[0] is dataset else None
+        if entry is not None and entry[0] is dataset:
+            return entry[1]
+        # A Phoenix dataset handed to evalwire.run_experiment arrives converted,
+        # marked by its source ``phoenix:ID`` (see evalwire.api.as_dataset).
+        source = dataset.source or ""
+        if source.startswith("phoenix:") and dataset.version:
+            from evalwire.phoenix.loader import RemoteDataset
+
+            node_ids = {example.id: example.id for example in dataset}
+            return RemoteDataset(
+                source.split(":", 1)[1], dataset.name, dataset.version, (), node_ids
+            )
+        return None
 
     def close(self) -> None:
         with self._lock:
