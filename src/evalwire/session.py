@@ -235,8 +235,9 @@ class Session:
                 )
             evaluators.append((name, adapted))
         settings = config.experiment_settings(spec.family)
+        timeout = settings.get("timeout", config.timeout)
         policy = Policy(
-            timeout=settings.get("timeout", config.timeout),
+            timeout=timeout if timeout else None,  # 0 means no timeout, as at the top level
             retries=settings.get("retries", config.retries),
             backoff=config.backoff,
             rate_limit_errors=config.rate_limit_errors,
