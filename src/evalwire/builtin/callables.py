@@ -3,7 +3,7 @@
 Parameters are bound by name (see :mod:`evalwire.binding`). A sync task runs
 in the event loop's thread pool, because tasks usually block on a model API.
 A sync evaluator runs on the loop itself, because evaluators are usually quick
-code; one that turns out slow (over 5 ms a call) is moved to the thread pool
+code; one that turns out slow (three calls in a row over 10 ms) is moved to the thread pool
 so it cannot stall the other units.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,8 @@ from evalwire.models import Evaluation, Example, ExperimentSpec
 from evalwire.normalize import to_evaluation
 from evalwire.plugins import hookimpl
 
-_SLOW_EVALUATOR = 0.005
+_SLOW_EVALUATOR = max(0.005, 2 * sys.getswitchinterval())
+_SLOW_STREAK = 3
 
 
 def is_async(fn: Any) -> bool:
@@ -87,9 +89,13 @@ def evalwire_adapt_evaluator(
 
 
 class _SyncEvaluator:
-    """Calls a sync evaluator inline until it proves slow, then in the thread pool."""
+    """Calls a sync evaluator inline until it proves slow, then in the thread pool.
 
-    __slots__ = ("fn", "name", "arguments", "params", "offload")
+    "Slow" is three calls in a row over the threshold: a single slow call may
+    only have waited for the GIL or been preempted on a busy machine.
+    """
+
+    __slots__ = ("fn", "name", "arguments", "params", "offload", "slow_streak")
 
     def __init__(
         self, fn: Callable[..., Any], name: str, arguments: Any, params: dict[str, Any]
@@ -99,6 +105,7 @@ class _SyncEvaluator:
         self.arguments = arguments
         self.params = params
         self.offload = False
+        self.slow_streak = 0
 
     async def __call__(self, output: Any, example: Example) -> Evaluation:
         args, kwargs = self.arguments(example, output, self.params)
@@ -109,7 +116,10 @@ class _SyncEvaluator:
             started = time.perf_counter()
             result = self.fn(*args, **kwargs)
             if time.perf_counter() - started > _SLOW_EVALUATOR:
-                self.offload = True
+                self.slow_streak += 1
+                self.offload = self.slow_streak >= _SLOW_STREAK
+            else:
+                self.slow_streak = 0
         if inspect.isawaitable(result):
             result = await result
         return to_evaluation(result, self.name)
