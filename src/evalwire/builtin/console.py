@@ -11,6 +11,9 @@ it only notes the first few distinct errors and, at most every
 :data:`_LIVE_INTERVAL` seconds, copies the counters the core already keeps
 (``result.completed``, ``result.task_errors``) to the display. ``rich`` is
 imported only once something is drawn, so ``evalwire --help`` stays fast.
+
+This module is the live part; the summary at the end is drawn by
+:mod:`evalwire.builtin._console_summary`.
 """
 
 from __future__ import annotations
@@ -22,22 +25,21 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from evalwire.builtin._console_summary import STATUS_STYLE, Glyphs, details, print_summary
+from evalwire.builtin._errors import DistinctErrors
+from evalwire.builtin._format import count, duration, error_counts
 from evalwire.plugins import hookimpl
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from evalwire.config import Config
-    from evalwire.models import ExperimentResult, ExperimentSpec, Run, ScoreSummary
+    from evalwire.models import ExperimentResult, Run
     from evalwire.session import Experiment, Session
 
 NAME = "console"
 _LIVE_INTERVAL = 0.05  # seconds between progress-bar updates (rich redraws at 10 Hz)
 _LINE_INTERVAL = 5.0  # seconds between progress lines when not on a terminal
 _MAX_ERRORS = 3  # distinct error messages kept per experiment for the summary
-_MAX_MESSAGE = 500  # characters of one error message shown without -v
 _MAX_WIDTH = 1000  # columns a summary table may take off a terminal
-_STATUS_STYLE = {"passed": "green", "failed": "red", "error": "bold red"}
 
 
 # -- hooks -------------------------------------------------------------------
@@ -68,8 +70,7 @@ def evalwire_run_complete(experiment: Experiment, run: Run) -> None:
     if tracker is None:
         return
     try:
-        if len(tracker.errors) < _MAX_ERRORS:
-            tracker.collect(run)
+        tracker.errors.add_run(run, _error_label)
         now = time.monotonic()
         if now >= tracker.next_at:
             tracker.reporter.tick(tracker, now)
@@ -106,21 +107,8 @@ class _Tracker:
     result: ExperimentResult
     started: float  # time.monotonic() at experiment start
     next_at: float = math.inf  # when the next progress update or line is due
-    errors: list[tuple[str, str]] = field(default_factory=list)  # (message, example id)
+    errors: DistinctErrors = field(default_factory=lambda: DistinctErrors(_MAX_ERRORS))
     task_id: Any = None  # the rich progress task, on a terminal
-
-    def collect(self, run: Run) -> None:
-        """Remember the run's errors, if they are new and there is room."""
-        if run.error is not None:
-            self._note(f"task: {run.error}", run.example.id)
-        for evaluation in run.evaluations:
-            if evaluation.error is not None:
-                self._note(f"evaluator '{evaluation.name}': {evaluation.error}", run.example.id)
-
-    def _note(self, message: str, example_id: str) -> None:
-        errors = self.errors
-        if len(errors) < _MAX_ERRORS and all(m != message for m, _ in errors):
-            errors.append((message, example_id))
 
 
 class _Reporter:
@@ -137,7 +125,7 @@ class _Reporter:
         self.broken = False
         self.console: Any = None  # rich Console on stdout, once needed
         self.progress: Any = None  # rich Progress, on a terminal
-        self.glyphs = _Glyphs.for_stream(sys.stdout)
+        self.glyphs = Glyphs.for_stream(sys.stdout)
         self.tty = _isatty(sys.stdout)
         self.live = not self.quiet and self.tty
         if self.live:
@@ -179,7 +167,7 @@ class _Reporter:
             self.progress.update(
                 tracker.task_id,
                 completed=result.completed,
-                errors=f"[red]{_count(errors, 'error')}" if errors else "",
+                errors=f"[red]{count(errors, 'error')}" if errors else "",
             )
             tracker.next_at = now + _LIVE_INTERVAL
         else:
@@ -198,7 +186,7 @@ class _Reporter:
             if tracker.task_id is not None:
                 self.progress.remove_task(tracker.task_id)
             mark = self.glyphs.ok if result.status == "passed" else self.glyphs.bad
-            line = Text(f"{mark} ", style=_STATUS_STYLE.get(result.status, ""))
+            line = Text(f"{mark} ", style=STATUS_STYLE.get(result.status, ""))
             line.append(text)
             self.progress.console.print(line, highlight=False)
         else:
@@ -223,73 +211,20 @@ class _Reporter:
             return
         # Off a terminal rich assumes 80 columns; a CI log is better unwrapped.
         console = self.console or _rich_console(sys.stdout, None if self.tty else _MAX_WIDTH)
-        console.print(self._table(session, results, styled=self.tty))
-        console.print(_totals(results, time.time() - self.started_at), highlight=False)
-        if self.dry_run:
-            console.print("dry run: nothing recorded", highlight=False)
-        console.file.flush()
-        details = self._details(results)
-        if details:
-            sys.stderr.write("".join(f"{line}\n" for line in details))
-            sys.stderr.flush()
-
-    def _table(self, session: Session, results: list[ExperimentResult], *, styled: bool) -> Any:
-        from rich import box
-        from rich.table import Table
-        from rich.text import Text
-
-        evaluators = _evaluator_names(getattr(session, "specs", ()), results)
-        table = Table(
-            box=box.SIMPLE_HEAD if styled else _ASCII_HEAD(),
-            header_style="bold" if styled else "",
-            show_edge=False,
-            pad_edge=False,
+        print_summary(
+            console,
+            results,
+            getattr(session, "specs", ()),
+            started_at=self.started_at,
+            glyphs=self.glyphs,
+            styled=self.tty,
+            dry_run=self.dry_run,
         )
-        table.add_column("experiment", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("runs", justify="right", no_wrap=True)
-        table.add_column("task errors", justify="right", no_wrap=True)
-        for name in evaluators:
-            table.add_column(name, justify="right", no_wrap=True)
-        table.add_column("duration", justify="right", no_wrap=True)
-        dash = self.glyphs.dash
-        for result in results:
-            total = "" if result.total is None else f"/{result.total}"
-            table.add_row(
-                Text(result.name),
-                Text(result.status, style=_STATUS_STYLE.get(result.status, "")),
-                f"{result.completed}{total}",
-                str(result.task_errors),
-                *(_score_text(result.scores.get(name), dash) for name in evaluators),
-                _duration(result.duration),
-            )
-        return table
-
-    def _details(self, results: list[ExperimentResult]) -> list[str]:
-        """Why each broken or failed experiment went wrong, for stderr."""
-        lines: list[str] = []
-        for result in results:
-            if result.status == "error":
-                lines.append(f"experiment {result.name}: {result.error or 'could not run'}")
-                traceback = result.extra.get("traceback")
-                if self.verbosity > 0 and traceback:
-                    lines.extend(f"  {t}" for t in str(traceback).rstrip().splitlines())
-            elif result.status == "failed":
-                counts = _plural(result.task_errors, "task error")
-                counts += _plural(result.evaluation_errors, "evaluation error")
-                why = ", ".join(counts) or "failed"
-                if result.error:
-                    why = f"{why}: {result.error}" if counts else result.error
-                lines.append(f"experiment {result.name}: {why}")
-                tracker = self.trackers.get(result.id)
-                for message, example_id in tracker.errors if tracker else ():
-                    lines.append(f"  {self._clip(message)} (example {example_id})")
-        return lines
-
-    def _clip(self, message: str) -> str:
-        if self.verbosity > 0 or len(message) <= _MAX_MESSAGE:
-            return message
-        return message[: _MAX_MESSAGE - 3] + "..."
+        errors = {experiment_id: t.errors for experiment_id, t in self.trackers.items()}
+        lines = details(results, errors, verbose=self.verbosity > 0)
+        if lines:
+            sys.stderr.write("".join(f"{line}\n" for line in lines))
+            sys.stderr.flush()
 
     # -- plumbing --------------------------------------------------------------
 
@@ -333,66 +268,8 @@ class _Reporter:
 # -- formatting --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Glyphs:
-    dash: str
-    ok: str
-    bad: str
-
-    @classmethod
-    def for_stream(cls, stream: TextIO) -> _Glyphs:
-        """Typographic marks when the stream can encode them, ASCII otherwise."""
-        encoding = getattr(stream, "encoding", None) or "ascii"
-        try:
-            "—✓✗".encode(encoding)
-        except (UnicodeEncodeError, LookupError):
-            return cls("-", "+", "x")
-        return cls("—", "✓", "✗")
-
-
-def _ASCII_HEAD() -> Any:  # noqa: N802 - mirrors rich.box.SIMPLE_HEAD
-    """rich's SIMPLE_HEAD box (a rule under the header only) drawn in ASCII."""
-    from rich.box import Box
-
-    return Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
-
-
-def _evaluator_names(specs: Iterable[ExperimentSpec], results: list[ExperimentResult]) -> list[str]:
-    """Every evaluator across experiments: declared order first, then any others."""
-    names: dict[str, None] = {}
-    for spec in specs:
-        for name in spec.evaluators or ():
-            names.setdefault(str(name), None)
-    for result in results:
-        for name in sorted(result.scores):
-            names.setdefault(name, None)
-    return list(names)
-
-
-def _score_text(summary: ScoreSummary | None, dash: str) -> str:
-    if summary is None:
-        return dash
-    text = f"{summary.mean:.2f}" if summary.count else dash
-    if summary.errors:
-        text += f" ({_count(summary.errors, 'error')})"
-    return text
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = int(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
-
-
-def _count(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' if count != 1 else ''}"
-
-
-def _plural(count: int, noun: str) -> list[str]:
-    return [_count(count, noun)] if count else []
+def _error_label(evaluator: str | None, error: str) -> str:
+    return f"task: {error}" if evaluator is None else f"evaluator '{evaluator}': {error}"
 
 
 def _progress_text(result: ExperimentResult, elapsed: float) -> str:
@@ -400,12 +277,12 @@ def _progress_text(result: ExperimentResult, elapsed: float) -> str:
     parts = [f"{done}/{total} runs" if total is not None else f"{done} runs"]
     errors = result.task_errors + result.evaluation_errors
     if errors:
-        parts.append(_count(errors, "error"))
+        parts.append(count(errors, "error"))
     rate = done / elapsed if elapsed > 0 else 0.0
     if rate > 0:
         parts.append(f"{_rate(rate)} runs/s")
         if total is not None and total > done:
-            parts.append(f"about {_duration((total - done) / rate)} left")
+            parts.append(f"about {duration((total - done) / rate)} left")
     return ", ".join(parts)
 
 
@@ -413,30 +290,8 @@ def _outcome_text(result: ExperimentResult) -> str:
     if result.status == "error":  # the whole message comes under the summary table
         return f"error: {result.error.splitlines()[0]}" if result.error else "error"
     total = f"/{result.total}" if result.total is not None else ""
-    parts = [f"{result.completed}{total} runs"]
-    parts += _plural(result.task_errors, "task error")
-    parts += _plural(result.evaluation_errors, "evaluation error")
-    return f"{result.status}, {', '.join(parts)} in {_duration(result.duration)}"
-
-
-def _totals(results: list[ExperimentResult], elapsed: float) -> Any:
-    from rich.text import Text
-
-    counts: dict[str, int] = {}
-    for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
-    text = Text()
-    for i, status in enumerate(sorted(counts, key=_status_order)):
-        if i:
-            text.append(", ")
-        text.append(f"{counts[status]} {status}", style=_STATUS_STYLE.get(status, ""))
-    text.append(f" in {_duration(max(0.0, elapsed))}")
-    return text
-
-
-def _status_order(status: str) -> tuple[int, str]:
-    order = ("passed", "failed", "error")
-    return (order.index(status) if status in order else len(order), status)
+    parts = [f"{result.completed}{total} runs", *error_counts(result)]
+    return f"{result.status}, {', '.join(parts)} in {duration(result.duration)}"
 
 
 def _rate(rate: float) -> str:

@@ -29,16 +29,17 @@ import csv
 import io
 import json
 import os
-import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from evalwire.builtin._files import cannot_write, reason, target
 from evalwire.plugins import hookimpl
 
 if TYPE_CHECKING:
-    from evalwire.config import Config, OptionParser
+    from pathlib import Path
+
+    from evalwire.config import OptionParser
     from evalwire.models import ExperimentResult, Run
     from evalwire.session import Experiment, Session
 
@@ -105,7 +106,7 @@ def evalwire_session_start(session: Session) -> None:
     if config.getoption(OPTION) is None or config.dry_run_size is not None:
         return
     try:
-        folder = _target(config)
+        folder = target(config, OPTION)
     except Exception as exc:
         folder = None
         problem: str | None = f"{type(exc).__name__}: {exc}"
@@ -232,12 +233,9 @@ class _Writer:
                 self._fail(self.folder / RESULTS_FILE if self.folder else None, _reason(exc))
         atexit.unregister(self.close)
 
-    def _fail(self, path: Path | None, reason: str) -> None:
+    def _fail(self, path: Path | None, why: str) -> None:
         self.failed = True
-        try:
-            sys.stderr.write(f"evalwire: cannot write CSV results to {path}: {reason}\n")
-        except Exception:
-            pass
+        cannot_write("CSV results", path, why)
 
 
 class _Sink:
@@ -327,24 +325,8 @@ def _open_for_append(path: Path, columns: tuple[str, ...]) -> TextIO:
     return fh
 
 
-def _target(config: Config) -> Path | None:
-    """The folder: from the command line relative to the current folder, from
-    the config file relative to the project root."""
-    given = config.options.get(OPTION)
-    if given is not None:
-        return Path(os.fspath(given)).expanduser().absolute()
-    setting = config.getoption(OPTION)
-    if setting is None:
-        return None
-    return config.resolve(os.fspath(setting)).absolute()
-
-
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, _Refused):
-        return str(exc)
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, _Refused) else reason(exc)
 
 
 def _close_quietly(fh: TextIO) -> None:

@@ -1,7 +1,7 @@
 """The ``json`` reporter: ``--json PATH`` writes every experiment, run and evaluation.
 
-The document is written once, when the session ends, atomically (a temporary
-file in the same folder, then a rename), so a reader never sees half of it::
+The document is written once, when the session ends, atomically (see
+:mod:`evalwire.builtin._files`), so a reader never sees half of it::
 
     {"evalwire_version": "...", "started_at": ..., "finished_at": ...,
      "exit_status": 0,
@@ -18,23 +18,23 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
+from evalwire.builtin._files import atomic_file, cannot_write, target
 from evalwire.plugins import hookimpl
 
 if TYPE_CHECKING:
-    from evalwire.config import Config, OptionParser
+    from pathlib import Path
+
+    from evalwire.config import OptionParser
     from evalwire.models import ExperimentResult, Run
     from evalwire.session import Experiment, Session
 
 NAME = "json"
 OPTION = "json_path"
+_WHAT = "JSON results"  # as in "cannot write JSON results to PATH"
 
 
 @dataclass(eq=False)
@@ -68,7 +68,7 @@ def evalwire_session_start(session: Session) -> None:
     config = session.config
     config.stash.pop(NAME, None)
     try:
-        path = _target(config)
+        path = target(config, OPTION)
     except Exception as exc:  # a path that cannot even be spelled: say so at the end
         config.stash[NAME] = exc
         return
@@ -100,29 +100,17 @@ def evalwire_session_finish(
     if collector is None:
         return None
     if not isinstance(collector, _Collector):  # the path was unusable from the start
-        return _cannot_write(session.config.getoption(OPTION), collector)
+        return cannot_write(_WHAT, session.config.getoption(OPTION), collector)
     try:
         document = _document(collector, results, exitstatus)
         document["sweeps"] = [summary.to_dict() for summary in session.sweep_summaries]
         write_json(collector.path, document)
     except Exception as exc:
-        return _cannot_write(collector.path, exc)
+        return cannot_write(_WHAT, collector.path, exc)
     return None
 
 
 # -- the document ------------------------------------------------------------
-
-
-def _target(config: Config) -> Path | None:
-    """The file to write: from the command line relative to the current folder,
-    from the config file relative to the project root."""
-    given = config.options.get(OPTION)
-    if given is not None:
-        return Path(os.fspath(given)).expanduser().absolute()
-    setting = config.getoption(OPTION)
-    if setting is None:
-        return None
-    return config.resolve(os.fspath(setting)).absolute()
 
 
 def _document(
@@ -160,29 +148,16 @@ def write_json(path: Path, document: Any) -> None:
     Values JSON cannot hold become their ``repr``; keys it cannot hold, strings,
     and non-finite numbers (``null``), so the file is strict JSON.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        # "x" creates the file with the usual permissions (0o666 less the umask).
-        with open(tmp, "x", encoding="utf-8") as fh:
-            try:
-                _dump(document, fh)
-            except (TypeError, ValueError):  # odd keys, NaN, cycles: take the slow road
-                fh.seek(0)
-                fh.truncate()
-                _dump(_plain(document), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    with atomic_file(path) as fh:
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            _dump(document, fh)
+        except (TypeError, ValueError):  # odd keys, NaN, cycles: take the slow road
+            fh.seek(0)
+            fh.truncate()
+            _dump(_plain(document), fh)
 
 
-def _dump(document: Any, fh: TextIO) -> None:
+def _dump(document: Any, fh: IO[str]) -> None:
     json.dump(document, fh, default=repr, allow_nan=False)
     fh.write("\n")
 
@@ -211,15 +186,3 @@ def _key(key: Any) -> str:
     if isinstance(key, (int, float, bool)) or key is None:
         return json.dumps(key)
     return repr(key)
-
-
-def _cannot_write(path: Any, exc: BaseException) -> int:
-    if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc)
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    try:
-        sys.stderr.write(f"evalwire: cannot write JSON results to {path}: {reason}\n")
-    except Exception:
-        pass
-    return 1

@@ -15,31 +15,30 @@ Gates no experiment could meet (an evaluator nobody has) go in a last suite
 named ``gates``. Gates come from the ``gates`` plugin's records in
 ``config.stash["gates"]``; without that plugin there are none.
 
-The file is written once, when the session ends, atomically (a temporary
-file in the same folder, then a rename). ``evalwire_run_complete`` only looks
-for errors, so it stays cheap at many thousands of runs a second.
+The file is written once, when the session ends, atomically (see
+:mod:`evalwire.builtin._files`); while runs complete it only keeps a few
+error messages (see :mod:`evalwire.builtin._errors`).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalwire.builtin._errors import DistinctErrors, clip
+from evalwire.builtin._files import atomic_file, write_report
 from evalwire.plugins import hookimpl
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from xml.etree.ElementTree import Element
 
-    from evalwire.config import Config, OptionParser
+    from evalwire.config import OptionParser
     from evalwire.gates import GateResult
-    from evalwire.models import Evaluation, ExperimentResult, Run, ScoreSummary
+    from evalwire.models import ExperimentResult, Run, ScoreSummary
     from evalwire.session import Experiment, Session
 
 NAME = "junit"
@@ -81,13 +80,8 @@ def evalwire_experiment_start(experiment: Experiment) -> None:
 @hookimpl
 def evalwire_run_complete(experiment: Experiment, run: Run) -> None:
     samples: ErrorSamples | None = experiment.stash.get(NAME)
-    if samples is None:
-        return
-    if run.error is not None:
-        samples.task_error(run)
-    for evaluation in run.evaluations:
-        if evaluation.error is not None:
-            samples.evaluation_error(evaluation, run)
+    if samples is not None:
+        samples.add_run(run)
 
 
 @hookimpl
@@ -98,16 +92,13 @@ def evalwire_session_finish(
     report = config.stash.pop(NAME, None)
     if not isinstance(report, _Report):
         return None
-    path: Any = config.getoption(OPTION)
-    try:
-        path = _target(config)
-        assert path is not None
-        gates = config.stash.get("gates") or []
-        root = build(session, results, gates, report, dry_run=config.dry_run_size is not None)
-        write_xml(path, root)
-    except Exception as exc:  # never raise from a reporter: say so, and fail the session
-        return _cannot_write(path, exc)
-    return None
+    gates = config.stash.get("gates") or []
+    dry_run = config.dry_run_size is not None
+
+    def write(path: Path) -> None:
+        write_xml(path, build(session, results, gates, report, dry_run=dry_run))
+
+    return write_report(config, OPTION, "JUnit XML", write)
 
 
 # -- what runs left behind ---------------------------------------------------
@@ -117,18 +108,19 @@ def evalwire_session_finish(
 class ErrorSamples:
     """The first :data:`MAX_ERRORS` distinct errors of one experiment, with an example each."""
 
-    task: dict[str, str] = field(default_factory=dict)  # message -> example id
-    evaluators: dict[str, dict[str, str]] = field(default_factory=dict)
+    task: DistinctErrors = field(default_factory=lambda: DistinctErrors(MAX_ERRORS))
+    evaluators: dict[str, DistinctErrors] = field(default_factory=dict)  # by evaluator
 
-    def task_error(self, run: Run) -> None:
-        task = self.task
-        if len(task) < MAX_ERRORS:
-            task.setdefault(_clip(str(run.error)), run.example.id)
-
-    def evaluation_error(self, evaluation: Evaluation, run: Run) -> None:
-        found = self.evaluators.setdefault(evaluation.name, {})
-        if len(found) < MAX_ERRORS:
-            found.setdefault(_clip(str(evaluation.error)), run.example.id)
+    def add_run(self, run: Run) -> None:
+        """Keep the run's errors: the task's in ``task``, each evaluator's in its own."""
+        if run.error is not None:
+            self.task.add(clip(run.error, _MAX_MESSAGE), run.example.id)
+        for evaluation in run.evaluations:
+            if evaluation.error is not None:
+                found = self.evaluators.get(evaluation.name)
+                if found is None:
+                    found = self.evaluators[evaluation.name] = DistinctErrors(MAX_ERRORS)
+                found.add(clip(evaluation.error, _MAX_MESSAGE), run.example.id)
 
 
 @dataclass(eq=False)
@@ -216,7 +208,7 @@ def _suite(
         failure = _add(
             case, "failure", f"{result.task_errors} of {result.completed} runs failed", "task"
         )
-        failure.text = _listing(samples.task, result.task_errors)
+        failure.text = _listing(samples.task.messages, result.task_errors)
     total = f"/{result.total}" if result.total is not None else ""
     _system_out(case, f"runs={result.completed}{total} task_errors={result.task_errors}")
 
@@ -262,7 +254,8 @@ def _evaluator_case(
     if problems:
         failure = _add(case, "failure", "; ".join(problems), "gate" if missed else "evaluation")
         if errors:
-            failure.text = _listing(samples.evaluators.get(evaluator, {}), errors)
+            found = samples.evaluators.get(evaluator)
+            failure.text = _listing(found.messages if found else {}, errors)
     # JUnit's schema puts <system-out> after <failure>.
     out = f"mean={format_number(mean)} count={count} errors={errors}"
     if gate is not None:
@@ -315,7 +308,7 @@ def _testcase(parent: Element, classname: str, name: str, seconds: float = 0.0) 
 
 
 def _add(case: Element, tag: str, message: str, kind: str) -> Element:
-    child = _element(tag, message=_clip(message), type=kind)
+    child = _element(tag, message=clip(message, _MAX_MESSAGE), type=kind)
     case.append(child)
     return child
 
@@ -363,54 +356,12 @@ def _stamp(seconds: float) -> str:
     )
 
 
-def _clip(message: str) -> str:
-    if len(message) <= _MAX_MESSAGE:
-        return message
-    return message[: _MAX_MESSAGE - 3] + "..."
-
-
-def _target(config: Config) -> Path | None:
-    """The file to write: from the command line relative to the current folder,
-    from the config file relative to the project root."""
-    given = config.options.get(OPTION)
-    if given is not None:
-        return Path(os.fspath(given)).expanduser().absolute()
-    setting = config.getoption(OPTION)
-    if setting is None:
-        return None
-    return config.resolve(os.fspath(setting)).absolute()
-
-
 def write_xml(path: Path, root: Element) -> None:
     """Write ``root`` to ``path`` atomically, creating missing folders."""
     from xml.etree.ElementTree import ElementTree, indent
 
     tree = ElementTree(root)
     indent(tree)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            tree.write(fh, encoding="utf-8", xml_declaration=True)
-            fh.write(b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _cannot_write(path: Any, exc: BaseException) -> int:
-    if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc)
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    try:
-        sys.stderr.write(f"evalwire: cannot write JUnit XML to {path}: {reason}\n")
-    except Exception:
-        pass
-    return 1
+    with atomic_file(path, binary=True) as fh:
+        tree.write(fh, encoding="utf-8", xml_declaration=True)
+        fh.write(b"\n")

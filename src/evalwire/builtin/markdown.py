@@ -6,30 +6,38 @@ score, errors, runs, duration, status), the gates table when the ``gates``
 plugin checked any (from ``config.stash["gates"]``), and what failed, with a
 few distinct error messages per experiment.
 
-The file is written once, when the session ends, atomically (a temporary
-file in the same folder, then a rename). ``evalwire_run_complete`` only looks
-for errors, so it stays cheap at many thousands of runs a second.
+The file is written once, when the session ends, atomically (see
+:mod:`evalwire.builtin._files`); while runs complete it only keeps a few
+error messages (see :mod:`evalwire.builtin._errors`). The table reads like the
+console's (see :mod:`evalwire.builtin._format`).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from evalwire.builtin._errors import DistinctErrors, clip
+from evalwire.builtin._files import atomic_file, write_report
+from evalwire.builtin._format import (
+    count,
+    duration,
+    error_counts,
+    evaluator_names,
+    score,
+    status_counts,
+)
 from evalwire.plugins import hookimpl
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from pathlib import Path
 
-    from evalwire.config import Config, OptionParser
+    from evalwire.config import OptionParser
     from evalwire.gates import GateResult
-    from evalwire.models import ExperimentResult, ExperimentSpec, Run, ScoreSummary
+    from evalwire.models import ExperimentResult, ExperimentSpec, Run
     from evalwire.session import Experiment, Session
 
 NAME = "markdown"
@@ -65,20 +73,17 @@ def evalwire_session_start(session: Session) -> None:
 def evalwire_experiment_start(experiment: Experiment) -> None:
     report = experiment.config.stash.get(NAME)
     if isinstance(report, _Report):
-        experiment.stash[NAME] = report.errors.setdefault(experiment.id, {})
+        errors = report.errors.get(experiment.id)
+        if errors is None:
+            errors = report.errors[experiment.id] = DistinctErrors(MAX_ERRORS)
+        experiment.stash[NAME] = errors
 
 
 @hookimpl
 def evalwire_run_complete(experiment: Experiment, run: Run) -> None:
-    errors: dict[str, str] | None = experiment.stash.get(NAME)
-    if errors is None or len(errors) >= MAX_ERRORS:
-        return
-    if run.error is not None:
-        errors.setdefault(f"task: {_clip(str(run.error))}", run.example.id)
-    for evaluation in run.evaluations:
-        if evaluation.error is not None and len(errors) < MAX_ERRORS:
-            message = f"evaluator {evaluation.name}: {_clip(str(evaluation.error))}"
-            errors.setdefault(message, run.example.id)
+    errors: DistinctErrors | None = experiment.stash.get(NAME)
+    if errors is not None:
+        errors.add_run(run, _error_label)
 
 
 @hookimpl
@@ -89,28 +94,25 @@ def evalwire_session_finish(
     report = config.stash.pop(NAME, None)
     if not isinstance(report, _Report):
         return None
-    path: Any = config.getoption(OPTION)
-    try:
-        path = _target(config)
-        assert path is not None
+
+    def write(path: Path) -> None:
         text = render(
             results,
             specs=getattr(session, "specs", ()),
             gates=config.stash.get("gates") or [],
-            errors=report.errors,
+            errors={experiment_id: e.messages for experiment_id, e in report.errors.items()},
             elapsed=time.time() - report.started_at,
             dry_run=config.dry_run_size is not None,
         )
         write_text(path, text)
-    except Exception as exc:  # never raise from a reporter: say so, and fail the session
-        return _cannot_write(path, exc)
-    return None
+
+    return write_report(config, OPTION, "the Markdown summary", write)
 
 
 @dataclass(eq=False)
 class _Report:
     started_at: float
-    errors: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> message -> example
+    errors: dict[str, DistinctErrors] = field(default_factory=dict)  # by experiment id
 
 
 # -- the document ------------------------------------------------------------
@@ -131,7 +133,7 @@ def render(
     lines = [f"## evalwire results{' (dry run)' if dry_run else ''}", ""]
     lines += [_totals(results, elapsed), ""]
     if results:
-        lines += _results_table(results, _evaluator_names(specs, results))
+        lines += _results_table(results, evaluator_names(specs, results))
         lines.append("")
     if gates:
         passed = sum(1 for g in gates if g.passed)
@@ -147,17 +149,9 @@ def render(
 
 
 def _totals(results: list[ExperimentResult], elapsed: float) -> str:
-    counts: dict[str, int] = {}
-    for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
-    order = ("passed", "failed", "error")
-    parts = [f"{counts[s]} {s}" for s in sorted(counts, key=lambda s: _status_order(s, order))]
-    noun = "experiment" if len(results) == 1 else "experiments"
-    return f"{len(results)} {noun}: {', '.join(parts) or 'none'} in {_duration(elapsed)}"
-
-
-def _status_order(status: str, order: tuple[str, ...]) -> tuple[int, str]:
-    return (order.index(status) if status in order else len(order), status)
+    parts = [f"{number} {status}" for status, number in status_counts(results)]
+    experiments = count(len(results), "experiment")
+    return f"{experiments}: {', '.join(parts) or 'none'} in {duration(elapsed)}"
 
 
 def _results_table(results: list[ExperimentResult], evaluators: list[str]) -> list[str]:
@@ -173,8 +167,8 @@ def _results_table(results: list[ExperimentResult], evaluators: list[str]) -> li
                     f"{OK if result.status == 'passed' else BAD} {result.status}",
                     f"{result.completed}{total}",
                     str(result.task_errors),
-                    *(_score(result.scores.get(name)) for name in evaluators),
-                    _duration(result.duration),
+                    *(score(result.scores.get(name), DASH) for name in evaluators),
+                    duration(result.duration),
                 ]
             )
         )
@@ -232,11 +226,9 @@ def _failures(
             lines.append(f"- **{_escape(result.name)}**: could not run")
             lines += _block(message)
             continue
-        why = _plural(result.task_errors, "task error") + _plural(
-            result.evaluation_errors, "evaluation error"
-        )
+        why = error_counts(result)
         if gates_missed:
-            why.append(_plural(len(gates_missed), "gate missed", "gates missed")[0])
+            why.append(count(len(gates_missed), "gate missed", "gates missed"))
         lines.append(f"- **{_escape(result.name)}**: {', '.join(why) or result.status}")
         if result.error:
             lines += _block(result.error)
@@ -252,28 +244,7 @@ def _failures(
     return lines
 
 
-def _evaluator_names(specs: Iterable[ExperimentSpec], results: list[ExperimentResult]) -> list[str]:
-    """Every evaluator across experiments: declared order first, then any others."""
-    names: dict[str, None] = {}
-    for spec in specs:
-        for name in spec.evaluators or ():
-            names.setdefault(str(name), None)
-    for result in results:
-        for name in sorted(result.scores):
-            names.setdefault(name, None)
-    return list(names)
-
-
 # -- formatting --------------------------------------------------------------
-
-
-def _score(summary: ScoreSummary | None) -> str:
-    if summary is None:
-        return DASH
-    text = f"{summary.mean:.2f}" if summary.count else DASH
-    if summary.errors:
-        text += f" ({_plural(summary.errors, 'error')[0]})"
-    return text
 
 
 def _row(cells: list[str], *, escape: bool = True) -> str:
@@ -311,73 +282,25 @@ def _block(text: str) -> list[str]:
     return [f"  {fence}", *(f"  {line}" for line in text.splitlines()), f"  {fence}"]
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = int(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
-
-
-def _plural(count: int, noun: str, nouns: str | None = None) -> list[str]:
-    if not count:
-        return []
-    return [f"{count} {noun if count == 1 else (nouns or noun + 's')}"]
-
-
 # Control characters (ANSI colours, NULs) an error message may carry.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def _clip(message: str) -> str:
     """An error message fit to show: control characters replaced, long ones cut."""
-    message = _CONTROL.sub("\ufffd", message)
-    if len(message) <= _MAX_MESSAGE:
-        return message
-    return message[: _MAX_MESSAGE - 3] + "..."
+    return clip(_CONTROL.sub("\ufffd", message), _MAX_MESSAGE)
+
+
+def _error_label(evaluator: str | None, error: str) -> str:
+    if evaluator is None:
+        return f"task: {_clip(error)}"
+    return f"evaluator {evaluator}: {_clip(error)}"
 
 
 # -- the file ----------------------------------------------------------------
 
 
-def _target(config: Config) -> Path | None:
-    """The file to write: from the command line relative to the current folder,
-    from the config file relative to the project root."""
-    given = config.options.get(OPTION)
-    if given is not None:
-        return Path(os.fspath(given)).expanduser().absolute()
-    setting = config.getoption(OPTION)
-    if setting is None:
-        return None
-    return config.resolve(os.fspath(setting)).absolute()
-
-
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, creating missing folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _cannot_write(path: Any, exc: BaseException) -> int:
-    if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc)
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    try:
-        sys.stderr.write(f"evalwire: cannot write the Markdown summary to {path}: {reason}\n")
-    except Exception:
-        pass
-    return 1
+    with atomic_file(path) as fh:
+        fh.write(text)
