@@ -173,7 +173,8 @@ def build_cli(plugins: Plugins) -> click.Group:
         "--resume",
         is_flag=True,
         default=None,
-        help="Continue each experiment's unfinished record, running only what it lacks.",
+        help="Continue each experiment's latest record when its dataset and code are "
+        "unchanged, running only what it lacks and the runs whose task failed.",
     )
     @click.option("--config", "config_path", metavar="PATH", help="Config file to read.")
     @click.option("-q", "--quiet", count=True, help="Less output.")

@@ -115,7 +115,7 @@ def evalwire_describe_search(spec: ExperimentSpec, config: Config) -> str | None
 
 @hookspec(firstresult=True)
 def evalwire_resume(experiment: Experiment, config: Config) -> Resume | None:
-    """With ``--resume``: the unfinished record this experiment can continue.
+    """With ``--resume``: the latest record of this experiment, if it can be continued.
 
     Called once per experiment, after its dataset is loaded and its task and
     evaluators adapted (so a store can check that neither changed), before

@@ -6,8 +6,11 @@ The store is ``.evalwire/evalwire.db`` in the project root unless
 nothing. The file is opened and checked when the session is configured, so a
 store that cannot be used stops the session (exit 2) before anything runs.
 Runs are written by a writer thread as they complete (see
-:mod:`evalwire.store.records` for what survives a kill). The subcommands
-``history``, ``show``, ``compare`` and ``export`` read the store back.
+:mod:`evalwire.store.records` for what survives a kill). With ``--resume``
+the store continues each experiment's latest record when its dataset and
+code are unchanged (see :mod:`evalwire.store.resume`). The subcommands
+``history``, ``show``, ``compare`` and ``export`` read the store back, and
+``rescore`` scores a record's outputs again with the current evaluators.
 
 The work lives in :mod:`evalwire.store`; this module only wires it to hooks.
 """
@@ -15,6 +18,7 @@ The work lives in :mod:`evalwire.store`; this module only wires it to hooks.
 from __future__ import annotations
 
 import atexit
+import sys
 from typing import TYPE_CHECKING, Any
 
 from evalwire.plugins import hookimpl
@@ -23,11 +27,15 @@ if TYPE_CHECKING:
     import click
 
     from evalwire.config import Config, OptionParser
-    from evalwire.models import ExperimentResult, Run
+    from evalwire.models import ExperimentResult, Resume, Run
     from evalwire.session import Experiment, Session
     from evalwire.store.records import Recorder
 
 _KEY = "evalwire.store"
+#: ``config.stash`` key: the task hash to record instead of the task's own
+#: (``evalwire rescore`` replays stored outputs: the task that made them is
+#: the original's).
+TASK_HASH_KEY = "evalwire.store.task_hash"
 
 
 class _Recording:
@@ -93,6 +101,25 @@ def evalwire_session_start(session: Session) -> None:
     atexit.register(recording.recorder.close)
 
 
+@hookimpl(trylast=True)
+def evalwire_resume(experiment: Experiment, config: Config) -> Resume | None:
+    name = experiment.name
+    recording: _Recording | None = config.stash.get(_KEY)
+    if recording is None:
+        _say(f"{name}: not resuming: the store is off (--no-store, store = false or a dry run)")
+        return None
+    import sqlite3
+
+    from evalwire.errors import UsageError
+    from evalwire.store.resume import find
+
+    try:
+        return find(experiment, recording.path, _say)
+    except (sqlite3.Error, UsageError) as exc:
+        _say(f"{name}: not resuming: cannot read the store {recording.path}: {exc}")
+        return None
+
+
 @hookimpl
 def evalwire_experiment_start(experiment: Experiment) -> None:
     recording: _Recording | None = experiment.config.stash.get(_KEY)
@@ -101,7 +128,21 @@ def evalwire_experiment_start(experiment: Experiment) -> None:
     from evalwire.store.rows import experiment_row
 
     recorder = recording.recorder
-    recorder.start_experiment(experiment_row(experiment, recording.git_commit))
+    row = experiment_row(experiment, recording.git_commit)
+    if TASK_HASH_KEY in experiment.config.stash:
+        row = _with_column(row, "task_hash", experiment.config.stash[TASK_HASH_KEY])
+    resumed = experiment.resumed
+    if resumed is None:
+        recorder.start_experiment(row)
+    else:
+        result = experiment.result
+        recorder.reopen_experiment(
+            row,
+            resumed.done,
+            total=result.total,
+            dataset_version=result.dataset_version,
+            git_commit=recording.git_commit,
+        )
     experiment.stash[_KEY] = recorder.add_run
 
 
@@ -119,6 +160,21 @@ def evalwire_experiment_finish(experiment: Experiment, result: ExperimentResult)
         recording.recorder.finish_experiment(result)
 
 
+def _with_column(row: tuple[Any, ...], column: str, value: Any) -> tuple[Any, ...]:
+    """``row`` (an ``experiments`` row to insert) with ``column`` set to ``value``."""
+    from evalwire.store.rows import INSERT_EXPERIMENT
+
+    listed = INSERT_EXPERIMENT.split("(", 1)[1].split(")", 1)[0]
+    columns = [c.strip() for c in listed.split(",")]
+    position = columns.index(column)
+    return (*row[:position], value, *row[position + 1 :])
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"evalwire: {message}\n")
+    sys.stderr.flush()
+
+
 @hookimpl
 def evalwire_session_finish(
     session: Session, results: list[ExperimentResult], exitstatus: int
@@ -132,8 +188,6 @@ def evalwire_session_finish(
     atexit.unregister(recording.recorder.close)
     lost = recording.recorder.close()
     if lost:
-        import sys
-
         sys.stderr.write(
             f"evalwire: error: {lost} run(s) could not be recorded in the store {recording.path}\n"
         )

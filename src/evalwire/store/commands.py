@@ -1,4 +1,4 @@
-"""``evalwire history``, ``show``, ``compare`` and ``export``: reading the store.
+"""``evalwire history``, ``show``, ``compare``, ``export`` and ``rescore``: the store's commands.
 
 Every command reads the store at ``--store PATH``, else the one ``evalwire
 run`` records to (``store = "PATH"`` in the config file, else
@@ -9,7 +9,8 @@ and exits 0. An unknown or ambiguous experiment id exits 2.
 Experiments are named by full id, unique id prefix, ``last`` or ``last~N``
 (see :mod:`evalwire.store.queries` for how ``last`` picks a name). In
 ``compare``, a ``last`` beside an explicit id means the last of that id's
-experiment name.
+experiment name. ``rescore`` is the one that writes: it records a new
+experiment (see :mod:`evalwire.store.rescore`).
 """
 
 from __future__ import annotations
@@ -274,7 +275,80 @@ def export(
         click.echo(f"exported {count} run(s) of {experiment.id[:8]} to {output}", err=True)
 
 
+@click.command("rescore")
+@click.argument("experiment_id", metavar="ID")
+@click.option(
+    "-e",
+    "--experiments",
+    "experiments_dir",
+    metavar="DIR",
+    help="Folder of experiments (default: experiments).",
+)
+@click.option(
+    "--name",
+    metavar="NAME",
+    help="Score with the evaluators of experiment NAME (default: the record's own "
+    "experiment); also the name `last` refers to.",
+)
+@click.option("--config", "config_path", metavar="PATH", help="Config file to read.")
+@click.option(
+    "--store",
+    "store",
+    metavar="PATH",
+    help="Store to read and record to (default: .evalwire/evalwire.db in the project root).",
+)
+@click.option("-q", "--quiet", count=True, help="Less output.")
+@click.option("-v", "--verbose", count=True, help="More output.")
+@click.option(
+    "-p",
+    "--plugin",
+    "plugin_args",
+    multiple=True,
+    metavar="NAME",
+    help="Load plugin module NAME, or block plugin NAME with no:NAME.",
+)
+def rescore(
+    experiment_id: str,
+    experiments_dir: str | None,
+    name: str | None,
+    config_path: str | None,
+    store: str | None,
+    quiet: int,
+    verbose: int,
+    plugin_args: tuple[str, ...],
+) -> None:
+    """Score a recorded experiment's outputs again with the current evaluators.
+
+    The task is not called: each run's recorded output (or task error) is
+    scored by the evaluators the experiment's folder holds now. The scores
+    are recorded as a new experiment, linked to ID by its metadata
+    (`rescored_from`); compare the two with `evalwire compare ID NEW`.
+    ID is a full id, a unique prefix of one, `last` or `last~N`.
+    """
+    from evalwire.store.render import SHORT_ID
+    from evalwire.store.rescore import rescore as rescore_record
+
+    done = rescore_record(
+        experiment_id,
+        store=store,
+        experiments_dir=experiments_dir,
+        name=name,
+        config_path=config_path,
+        plugin_args=plugin_args,
+        verbosity=verbose - quiet,
+    )
+    old, new = done.original.id[:SHORT_ID], done.result.id[:SHORT_ID]
+    where = f" --store {store}" if store else ""
+    click.echo(
+        f"rescored {old} ({done.original.name}) as {new}: {done.result.completed} run(s), "
+        "the task not called"
+    )
+    click.echo(f"compare them: evalwire compare {old} {new}{where}")
+    if done.exitstatus:
+        sys.exit(done.exitstatus)
+
+
 def register(cli: click.Group) -> None:
     """Add the store's commands to the ``evalwire`` group."""
-    for command in (history, show, compare, export):
+    for command in (history, show, compare, export, rescore):
         cli.add_command(command)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalwire.errors import UsageError
+from evalwire.models import Evaluation, Example, Run
 from evalwire.store.compare import Key, RunScores
 
 _LAST = re.compile(r"^last(?:~(\d+))?$")
@@ -27,6 +28,8 @@ _COLUMNS = (
     "task_errors, scores"
 )
 _NEWEST_FIRST = "ORDER BY started_at DESC, rowid DESC"
+#: The metadata key linking a rescored record to the one whose outputs it scored.
+RESCORED_FROM = "rescored_from"
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,18 @@ class StoredEvaluation:
     error: str | None
     annotator_kind: str
 
+    def to_evaluation(self) -> Evaluation:
+        """The :class:`Evaluation` this row records."""
+        return Evaluation(
+            self.name,
+            self.score,
+            self.label,
+            self.explanation,
+            dict(self.metadata),
+            self.error,
+            self.annotator_kind,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -133,6 +148,29 @@ class StoredRun:
             e.error is not None or (e.score is not None and e.score < 1) for e in self.evaluations
         )
 
+    def to_run(self) -> Run:
+        """The :class:`Run` this row records, as a session would have reported it.
+
+        Outputs come back as JSON gave them: a tuple is a list, and an output
+        JSON could not hold is the string of its ``repr``.
+        """
+        return Run(
+            example=Example(
+                self.example_id,
+                _as_dict(self.input),
+                _as_dict(self.expected),
+                _as_dict(self.metadata),
+            ),
+            repetition=self.repetition,
+            output=self.output,
+            error=self.error,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            attempts=self.attempts,
+            evaluations=tuple(e.to_evaluation() for e in self.evaluations),
+            index=self.index,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "example_id": self.example_id,
@@ -153,6 +191,14 @@ class StoredRun:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    # An example's fields are dicts; one JSON could not hold was stored as
+    # the string of its repr, which is kept rather than dropped.
+    if isinstance(value, dict):
+        return value
+    return {} if value is None else {"repr": value}
 
 
 def _experiment(conn: sqlite3.Connection, row: tuple[Any, ...]) -> StoredExperiment:
@@ -236,6 +282,23 @@ def list_experiments(
         sql += " LIMIT ?"
         args.append(limit)
     return [_experiment(conn, row) for row in conn.execute(sql, args).fetchall()]
+
+
+def latest(conn: sqlite3.Connection, name: str) -> StoredExperiment | None:
+    """The most recent record of experiment ``name`` that ran its task, or ``None``.
+
+    Records made by ``evalwire rescore`` (metadata ``rescored_from``) share
+    their original's name but replayed stored outputs: they are skipped.
+    """
+    cursor = conn.execute(
+        f"SELECT {_COLUMNS} FROM experiments WHERE name = ? {_NEWEST_FIRST}", (name,)
+    )
+    for row in cursor:
+        metadata = _loads(row[8]) or {}
+        if isinstance(metadata, dict) and RESCORED_FROM in metadata:
+            continue
+        return _experiment(conn, row)
+    return None
 
 
 def experiment_names(conn: sqlite3.Connection) -> list[str]:

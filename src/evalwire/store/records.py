@@ -16,6 +16,11 @@ only a power cut can take back the last commits.
 
 If the writer falls far behind (:data:`MAX_QUEUE` waiting), the hooks wait
 for it, so memory stays bounded and a kill never loses more than that.
+
+A resumed experiment (``evalwire run --resume``) is not inserted again: its
+row is reopened (status ``running``, totals cleared so readers count the
+rows live) and the runs the resume did not keep are deleted, in the same
+transaction, before any new run of it is written.
 """
 
 from __future__ import annotations
@@ -53,7 +58,13 @@ CLOSE_TIMEOUT = 300.0
 _YIELD_EVERY = 128
 _YIELD_FOR = 0.0002
 
-_EXPERIMENT, _RUN, _FINISH, _FLUSH, _STOP = range(5)
+_EXPERIMENT, _RUN, _FINISH, _FLUSH, _STOP, _REOPEN = range(6)
+
+#: A resumed experiment's row, back to running; the final UPDATE sets the rest.
+REOPEN_EXPERIMENT = """UPDATE experiments SET
+    status = 'running', ended_at = NULL, error = NULL, completed = NULL, task_errors = NULL,
+    scores = NULL, total = ?, dataset_version = ?, git_commit = coalesce(?, git_commit)
+WHERE id = ?"""
 
 
 @dataclass
@@ -109,6 +120,23 @@ class Recorder:
     def start_experiment(self, row: tuple[Any, ...]) -> None:
         """Queue an experiment's row (from :func:`evalwire.store.rows.experiment_row`)."""
         self._queue.put((_EXPERIMENT, row))
+
+    def reopen_experiment(
+        self,
+        row: tuple[Any, ...],
+        keep: frozenset[tuple[str, int]],
+        *,
+        total: int | None,
+        dataset_version: str | None,
+        git_commit: str | None,
+    ) -> None:
+        """Queue the reopening of a resumed experiment's row (``row[0]`` is its id).
+
+        Its recorded runs whose (example id, repetition) is not in ``keep``
+        are deleted: the session runs those again. A record the store does
+        not hold (another plugin answered the resume) is inserted from ``row``.
+        """
+        self._queue.put((_REOPEN, (row, keep, (total, dataset_version, git_commit))))
 
     def add_run(self, experiment_id: str, run: Run) -> None:
         """Queue one completed run of a started experiment."""
@@ -230,6 +258,9 @@ class Recorder:
                 runs, evaluations = [], []
             if kind == _EXPERIMENT:
                 self._experiments.setdefault(payload[0], _Experiment(payload[1]))
+            elif kind == _REOPEN:
+                row = payload[0]
+                self._experiments.setdefault(row[0], _Experiment(row[1]))
             plan.append((kind, payload))
         if runs:
             plan.append((_RUN, (runs, evaluations)))
@@ -327,6 +358,31 @@ class Recorder:
                     conn.execute(rows.INSERT_EXPERIMENT, payload)
                 elif kind == _FINISH:
                     conn.execute(rows.FINISH_EXPERIMENT, payload)
+                elif kind == _REOPEN:
+                    _reopen(conn, *payload)
+
+
+def _reopen(
+    conn: sqlite3.Connection,
+    row: tuple[Any, ...],
+    keep: frozenset[tuple[str, int]],
+    values: tuple[Any, ...],
+) -> None:
+    experiment_id = row[0]
+    if conn.execute(REOPEN_EXPERIMENT, (*values, experiment_id)).rowcount == 0:
+        conn.execute(rows.INSERT_EXPERIMENT, row)
+        return
+    stale = [
+        (run_id,)
+        for run_id, example_id, repetition in conn.execute(
+            "SELECT id, example_id, repetition FROM runs WHERE experiment_id = ?",
+            (experiment_id,),
+        ).fetchall()
+        if (example_id, repetition) not in keep
+    ]
+    if stale:
+        conn.executemany("DELETE FROM evaluations WHERE run_id = ?", stale)
+        conn.executemany("DELETE FROM runs WHERE id = ?", stale)
 
 
 def _stderr(message: str) -> None:
