@@ -423,16 +423,16 @@ def test_a_new_migration_is_applied_once_to_an_existing_store(
     conn.close()
     calls: list[int] = []
 
-    def v2(conn: sqlite3.Connection) -> None:
+    def next_version(conn: sqlite3.Connection) -> None:
         calls.append(1)
         conn.execute("ALTER TABLE experiments ADD COLUMN note TEXT")
 
-    monkeypatch.setattr(store_db, "MIGRATIONS", [*store_db.MIGRATIONS, v2])
-    monkeypatch.setattr(store_db, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_db, "MIGRATIONS", [*store_db.MIGRATIONS, next_version])
+    monkeypatch.setattr(store_db, "SCHEMA_VERSION", len(store_db.MIGRATIONS))
     for _ in range(2):
         conn = store_db.open_store(path, create=True)
         assert conn is not None
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store_db.SCHEMA_VERSION
         conn.execute("SELECT note FROM experiments").fetchall()
         conn.close()
     assert calls == [1]

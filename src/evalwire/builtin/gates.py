@@ -8,24 +8,45 @@ it finishes and the records are kept in ``config.stash["gates"]``, so other
 reporters can show them; at the end the plugin prints a table of every gate
 to stdout and, when one was missed, says which on stderr and exits 1. Dry
 runs are gated too (the table says "dry run").
+
+``--max-regression accuracy=0.02`` (repeatable; ``max_regression = {...}`` in
+the same tables) fails an experiment whose mean dropped by more than 0.02
+below its baseline, a record of the embedded store: ``--baseline last`` (the
+default: the experiment's most recent finished record) or ``--baseline ID``.
+Record ids are looked up when the session is configured (an unknown id is a
+usage error, exit 2); ``last`` when the session starts, so a record of this
+session is never its own baseline. No baseline fails the gate as missing.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalwire import gates
-from evalwire.gates import STASH_KEY, GatePlan, GateResult, format_number
+from evalwire.gates import LAST, MINUS, STASH_KEY, GatePlan, GateResult, format_number
 from evalwire.plugins import hookimpl
 
 if TYPE_CHECKING:
     from evalwire.config import Config, OptionParser
     from evalwire.models import ExperimentResult
     from evalwire.session import Experiment, Session
+    from evalwire.store.baseline import Baseline
 
 _PLAN = "gates.plan"  # config.stash key of the session's GatePlan
+_BASELINES = "gates.baselines"  # config.stash key of the session's _Baselines
+
+
+@dataclass
+class _Baselines:
+    """Where baselines are read, the records named by id, and each experiment's choice."""
+
+    path: Path | None
+    records: dict[str, Baseline] = field(default_factory=dict)
+    chosen: dict[str, Baseline | str] = field(default_factory=dict)
 
 
 # -- hooks -------------------------------------------------------------------
@@ -41,12 +62,34 @@ def evalwire_addoption(parser: OptionParser) -> None:
         metavar="EVALUATOR=VALUE",
         help="Fail (exit 1) when an experiment's mean EVALUATOR score is below VALUE (repeatable).",
     )
+    parser.addoption(
+        "--max-regression",
+        dest=gates.MAX_REGRESSION,
+        multiple=True,
+        default=None,
+        metavar="EVALUATOR=DELTA",
+        help="Fail (exit 1) when an experiment's mean EVALUATOR score is more than DELTA "
+        "below its baseline's (repeatable; see --baseline).",
+    )
+    parser.addoption(
+        "--baseline",
+        dest=gates.BASELINE,
+        multiple=True,
+        default=None,
+        metavar="last|ID",
+        help="What --max-regression compares with: 'last' (the default), each experiment's "
+        "latest finished record in the store, or the recorded experiment ID (repeatable).",
+    )
 
 
 @hookimpl
 def evalwire_configure(config: Config) -> None:
-    # Malformed gates stop the session (exit 2) before anything runs.
-    config.stash[_PLAN] = gates.plan(config)
+    # Malformed gates, and baselines the store does not hold, stop the session
+    # (exit 2) before anything runs.
+    plan = gates.plan(config)
+    config.stash[_PLAN] = plan
+    if plan.has_regressions:
+        config.stash[_BASELINES] = _find_records(config, plan)
 
 
 @hookimpl
@@ -57,6 +100,9 @@ def evalwire_session_start(session: Session) -> None:
     plan = config.stash.get(_PLAN)
     if isinstance(plan, GatePlan) and plan:
         records.extend(gates.unmatched(plan, session.specs, selected=config.names))
+        baselines = config.stash.get(_BASELINES)
+        if isinstance(baselines, _Baselines):
+            _choose(baselines, plan, [s.name for s in session.specs], session.started_at)
 
 
 @hookimpl
@@ -66,8 +112,10 @@ def evalwire_experiment_finish(experiment: Experiment, result: ExperimentResult)
     records = config.stash.get(STASH_KEY)
     if not isinstance(plan, GatePlan) or not plan or not isinstance(records, list):
         return
+    baselines = config.stash.get(_BASELINES)
+    baseline = baselines.chosen.get(result.name) if isinstance(baselines, _Baselines) else None
     try:
-        checked = gates.check(plan, experiment.spec, result)
+        checked = gates.check(plan, experiment.spec, result, baseline)
     except Exception as exc:  # a bug here must not stop the other experiments
         _stderr(f"evalwire: the gates plugin failed ({type(exc).__name__}: {exc})")
         return
@@ -103,20 +151,76 @@ def evalwire_session_finish(
     return 1
 
 
+# -- baselines -----------------------------------------------------------------
+
+
+def _find_records(config: Config, plan: GatePlan) -> _Baselines:
+    """The store baselines are read from, and the records given by id, looked up."""
+    from evalwire.errors import UsageError
+    from evalwire.store import baseline
+    from evalwire.store.db import store_location
+
+    path = store_location(config, reading=True)
+    found = _Baselines(path)
+    ids = plan.baseline_ids()
+    if not ids or path is None:
+        return found
+    with baseline.reading(path) as conn:
+        if conn is None:
+            raise UsageError(
+                f"baseline '{ids[0]}': there is no store at {path} to find it in "
+                "(give the store with --store PATH)"
+            )
+        for ref in ids:
+            found.records[ref] = baseline.by_id(conn, ref, where=f"the store {path}")
+    return found
+
+
+def _choose(found: _Baselines, plan: GatePlan, names: list[str], started_at: float) -> None:
+    """Each gated experiment's baseline (or why it has none), before any of them runs."""
+    from evalwire.store import baseline
+
+    gated = [name for name in names if plan.regressions_for(name)]
+    wanting_last = [name for name in gated if LAST in plan.baselines_for(name)]
+    where = f"the store {found.path}"
+    last: dict[str, Baseline] = {}
+    if wanting_last and found.path is not None:
+        try:
+            with baseline.reading(found.path) as conn:
+                if conn is None:
+                    where = f"{found.path} (there is no store yet)"
+                else:
+                    last = baseline.last(conn, wanting_last, before=started_at)
+        except Exception as exc:  # a store gone bad since configure: every such gate says so
+            where = f"the store {found.path}, which cannot be read ({exc})"
+    for name in gated:
+        found.chosen[name] = gates.choose_baseline(
+            plan.baselines_for(name), name, found.records, last.get(name), where
+        )
+
+
 # -- the table ---------------------------------------------------------------
 
 
 def render_table(records: list[GateResult], *, dry_run: bool = False) -> str:
     """A plain-text table of every gate: experiment, evaluator, threshold,
-    measured value and verdict (with the reason when it did not pass)."""
+    measured value and verdict (with the reason when it did not pass).
+
+    A ``kind`` column (``fail_under``, ``max_regression``) is shown when some
+    gate is a regression gate.
+    """
     ok, bad = _marks(sys.stdout)
-    header = ("experiment", "evaluator", "threshold", "measured", "verdict")
+    minus = MINUS if _encodable(MINUS, sys.stdout) else "-"
+    kinds = any(r.kind != gates.FAIL_UNDER for r in records)
+    kind = ("kind",) if kinds else ()
+    header = ("experiment", "evaluator", *kind, "threshold", "measured", "verdict")
     rows = [
         (
             r.experiment or "(none)",
             r.evaluator,
-            r.threshold_text,
-            format_number(r.measured, near=r.threshold),
+            *((r.kind,) if kinds else ()),
+            r.threshold_text.replace(MINUS, minus),
+            format_number(r.measured, near=r.bound),
             f"{ok if r.passed else bad} {r.verdict}" + (f": {r.reason}" if r.reason else ""),
         )
         for r in records
@@ -144,12 +248,16 @@ def _order(results: list[ExperimentResult]) -> Callable[[GateResult], tuple[int,
 
 
 def _marks(stream: object) -> tuple[str, str]:
+    return ("✓", "✗") if _encodable("✓✗", stream) else ("+", "x")
+
+
+def _encodable(text: str, stream: object) -> bool:
     encoding = getattr(stream, "encoding", None) or "ascii"
     try:
-        "✓✗".encode(encoding)
+        text.encode(encoding)
     except (UnicodeEncodeError, LookupError):
-        return "+", "x"
-    return "✓", "✗"
+        return False
+    return True
 
 
 def _stdout(text: str) -> None:

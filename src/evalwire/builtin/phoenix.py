@@ -13,6 +13,8 @@ client's environment variables say where it is (see
 
 ``evalwire upload`` turns a testset CSV or JSONL into Phoenix datasets and
 ``evalwire validate`` checks one first (:mod:`evalwire.phoenix.upload`).
+``evalwire sync [ID]`` posts what the embedded store holds and Phoenix lacks:
+the runs an outage kept from Phoenix (:mod:`evalwire.phoenix.sync`).
 
 This module is only the hooks, options and commands; ``phoenix.client`` is
 imported when Phoenix is first used, never when this plugin is loaded.
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from evalwire.session import Experiment, Session
 
 NAME = "phoenix"
+#: Longest an ending experiment waits for Phoenix to create it (seconds).
+CREATE_WAIT = 5.0
 
 
 # -- set-up -------------------------------------------------------------------
@@ -157,6 +161,17 @@ def evalwire_run_complete(experiment: Experiment, run: Run) -> None:
             recording.add(run)
         except Exception as exc:
             _internal_error(exc)
+
+
+@hookimpl(tryfirst=True)  # before the store writes the record's final row
+def evalwire_experiment_finish(experiment: Experiment, result: ExperimentResult) -> None:
+    """Give Phoenix a moment to answer the experiment's creation, so its id is recorded."""
+    recording = experiment.stash.get(NAME)
+    if recording is not None:
+        # An experiment shorter than one round trip ends before Phoenix made
+        # it; without its id the store's record sends `evalwire sync` looking
+        # for it by name. Bounded: an outage must not hold the session up.
+        recording.settled.wait(CREATE_WAIT)
 
 
 @hookimpl(trylast=True)
@@ -303,6 +318,59 @@ def evalwire_register_commands(cli: click.Group) -> None:
         finally:
             connection.close()
         if any(o.action == "failed" for o in outcomes):
+            sys.exit(1)
+
+    @cli.command("sync")
+    @click.argument("record_id", metavar="[ID]", required=False)
+    @click.option(
+        "--phoenix",
+        "phoenix_url",
+        metavar="URL",
+        help="Phoenix server (default: [phoenix] url, else the client's environment).",
+    )
+    @click.option(
+        "--store",
+        "store",
+        metavar="PATH",
+        help="Store to read (default: .evalwire/evalwire.db in the project root).",
+    )
+    @plugin_option
+    def sync_command(record_id: str | None, phoenix_url: str | None, store: str | None) -> None:
+        """Post to Phoenix the runs and evaluations the store holds and Phoenix lacks.
+
+        Every recorded experiment that ran on a Phoenix dataset, or only the one
+        ID names (a full id or a unique prefix). Nothing is posted twice: run
+        it again and it posts nothing. Exit 1 if something could not be posted.
+        """
+        from evalwire.config import build_config
+        from evalwire.phoenix.client import connect, section, target
+        from evalwire.phoenix.sync import render, settings_from, sync
+        from evalwire.store.db import open_store, store_location
+
+        config = build_config({}, options={"phoenix_url": phoenix_url})
+        path = store_location(config, store, reading=True)
+        assert path is not None  # reading never turns the store off
+        found = target(config, required=True)
+        assert found is not None
+        conn = open_store(path, create=False)
+        if conn is None:
+            click.echo(f"nothing to sync: there is no store at {path}")
+            return
+        connection = connect(found)
+        try:
+            outcomes = sync(
+                conn,
+                connection,
+                settings_from(section(config), found.timeout),
+                ref=record_id,
+                where=f"the store {path}",
+            )
+            for line in render(outcomes, connection.url):
+                click.echo(line)
+        finally:
+            connection.close()
+            conn.close()
+        if any(o.failed or (o.error and not o.skipped) for o in outcomes):
             sys.exit(1)
 
     @cli.command("validate")

@@ -18,6 +18,14 @@ link, and how many runs and evaluations could not be posted, if any.
 Settings (``[phoenix]``): ``workers`` (requests at once, default 8),
 ``attempts`` (per request, default 8), ``backoff`` (first delay in seconds,
 default 0.5), ``drain_timeout`` (default 120).
+
+What Phoenix could not take stays in the embedded store, when it is on: the
+recorder notes in ``result.extra`` where the experiment belongs
+(``phoenix_dataset_id``, ``phoenix_dataset_version_id``, ``phoenix_splits``,
+``phoenix_repetitions``, ``phoenix_server``, and once Phoenix made it,
+``phoenix_experiment_id`` and ``phoenix_url``), the store keeps that with the
+record, and ``evalwire sync`` (:mod:`evalwire.phoenix.sync`) later posts what
+Phoenix lacks through the same :class:`Poster`.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ import random
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TextIO
@@ -43,7 +52,16 @@ if TYPE_CHECKING:
     from evalwire.phoenix.loader import RemoteDataset
     from evalwire.session import Experiment
 
-__all__ = ["Recorder", "Recording", "to_json"]
+__all__ = [
+    "Poster",
+    "Recorder",
+    "Recording",
+    "create_experiment",
+    "evaluation_args",
+    "experiment_metadata",
+    "retrying",
+    "to_json",
+]
 
 _MAX_DELAY = 10.0
 _ANNOTATOR_KINDS = ("CODE", "LLM", "HUMAN")
@@ -72,6 +90,7 @@ class Recording:
     evaluations_posted: int = 0
     error: str | None = None  # the first thing that went wrong
     lock: threading.Lock = field(default_factory=threading.Lock)
+    settled: threading.Event = field(default_factory=threading.Event)  # created, or failed to
 
     def add(self, run: Run) -> None:
         """A run completed: queue it, or keep it until the experiment exists."""
@@ -104,32 +123,32 @@ class Recording:
     def _create(self) -> None:
         recorder, remote, result = self.recorder, self.remote, self.result
         client = recorder.connection.client
-        metadata = to_json(
-            {"dataset": result.dataset, "run_by": "evalwire", **result.metadata, **result.params}
-        )
+        metadata = experiment_metadata(result.dataset, result.metadata, result.params)
         try:
-            experiment = recorder.retry(
-                lambda: client.experiments.create(
+            self.experiment_id = recorder.retry(
+                lambda: create_experiment(
+                    client,
                     dataset_id=remote.id,
-                    dataset_version_id=remote.version_id,
-                    experiment_name=result.experiment_name,
-                    experiment_metadata=metadata,
-                    splits=list(remote.splits) or None,
+                    version_id=remote.version_id,
+                    name=result.experiment_name,
+                    metadata=metadata,
+                    splits=remote.splits,
                     repetitions=recorder.repetitions,
                     timeout=recorder.timeout,
                 )
             )
-            self.experiment_id = str(experiment["id"])
             self.url = client.experiments.get_experiment_url(remote.id, self.experiment_id)
         except Exception as exc:
             self.note(f"the experiment could not be created: {recorder.describe(exc)}")
             with self.lock:
                 self.state, self.waiting = "failed", []
+            self.settled.set()
             return
         result.extra["phoenix_experiment_id"] = self.experiment_id
         result.extra["phoenix_url"] = self.url
         with self.lock:
             self.state, waiting, self.waiting = "created", self.waiting, []
+        self.settled.set()
         for run in waiting:
             recorder.submit(self._post, run)
 
@@ -139,39 +158,115 @@ class Recording:
         if node_id is None:
             self.note(f"example {run.example.id} is not in the Phoenix dataset")
             return
+        assert self.experiment_id is not None  # runs are posted once it exists
+        poster = Poster(
+            recorder.connection.client, self.experiment_id, recorder.timeout, recorder.retry
+        )
         try:
-            run_id = recorder.retry(lambda: self._log_run(node_id, run))
+            run_id = poster.run(node_id, run)
         except Exception as exc:
             self.note(recorder.describe(exc))
             return
         with self.lock:
             self.runs_posted += 1
-        client = recorder.connection.client
+
+        def failed(evaluation: Evaluation, exc: Exception) -> None:
+            self.note(f"evaluation '{evaluation.name}': {recorder.describe(exc)}")
+
+        posted = poster.evaluations(run_id, run, on_error=failed)
+        with self.lock:
+            self.evaluations_posted += posted
+
+
+# -- posting, shared with `evalwire sync` ----------------------------------------
+
+
+def experiment_metadata(
+    dataset: str, metadata: Mapping[str, Any], params: Mapping[str, Any]
+) -> Any:
+    """The metadata a Phoenix experiment is created with."""
+    return to_json({"dataset": dataset, "run_by": "evalwire", **metadata, **params})
+
+
+def create_experiment(
+    client: Any,
+    *,
+    dataset_id: str,
+    version_id: str | None,
+    name: str,
+    metadata: Any,
+    splits: Iterable[str] = (),
+    repetitions: int = 1,
+    timeout: float | None = None,
+) -> str:
+    """Create a Phoenix experiment on a dataset version; its id."""
+    experiment = client.experiments.create(
+        dataset_id=dataset_id,
+        dataset_version_id=version_id,
+        experiment_name=name,
+        experiment_metadata=metadata,
+        splits=list(splits) or None,
+        repetitions=repetitions,
+        timeout=timeout,
+    )
+    return str(experiment["id"])
+
+
+@dataclass(frozen=True)
+class Poster:
+    """Posts runs and their evaluations to one Phoenix experiment.
+
+    ``retry`` wraps every request (the recorder's retries stop when the
+    session does; ``evalwire sync`` uses :func:`retrying`). A run Phoenix
+    already holds (409) counts as posted: it is the one Phoenix names.
+    Evaluations are upserted by Phoenix on (run, name), so posting one again
+    replaces it rather than adding a second.
+    """
+
+    client: Any
+    experiment_id: str
+    timeout: float | None
+    retry: Callable[[Callable[[], Any]], Any]
+
+    def run(self, node_id: str, run: Run) -> str:
+        """Post ``run`` against the dataset example ``node_id``; the run's Phoenix id."""
+        result: str = self.retry(lambda: self._log_run(node_id, run))
+        return result
+
+    def evaluations(
+        self,
+        run_id: str,
+        run: Run,
+        only: Iterable[Evaluation] | None = None,
+        *,
+        on_error: Callable[[Evaluation, Exception], None],
+    ) -> int:
+        """Post the evaluations of ``run`` (or ``only`` those) that say something; how many."""
         ended = _utc(run.ended_at)
-        for evaluation in run.evaluations:
+        posted = 0
+        for evaluation in run.evaluations if only is None else only:
             args = evaluation_args(evaluation)
             if args is None:
                 continue
             try:
-                recorder.retry(
-                    lambda args=args: client.experiments.log_evaluation(  # type: ignore[misc]
+                self.retry(
+                    lambda args=args: self.client.experiments.log_evaluation(  # type: ignore[misc]
                         experiment_run_id=run_id,
                         start_time=ended,
                         end_time=ended,
-                        timeout=recorder.timeout,
+                        timeout=self.timeout,
                         **args,
                     )
                 )
             except Exception as exc:
-                self.note(f"evaluation '{evaluation.name}': {recorder.describe(exc)}")
+                on_error(evaluation, exc)
                 continue
-            with self.lock:
-                self.evaluations_posted += 1
+            posted += 1
+        return posted
 
     def _log_run(self, node_id: str, run: Run) -> str:
-        recorder = self.recorder
         try:
-            posted = recorder.connection.client.experiments.log_run(
+            posted = self.client.experiments.log_run(
                 experiment_id=self.experiment_id,
                 dataset_example_id=node_id,
                 output=to_json(run.output),
@@ -179,7 +274,7 @@ class Recording:
                 end_time=_utc(run.ended_at),
                 repetition_number=run.repetition,
                 error=run.error,
-                timeout=recorder.timeout,
+                timeout=self.timeout,
             )
         except Exception as exc:
             # 409: a successful run is already recorded (an earlier attempt of
@@ -192,6 +287,38 @@ class Recording:
                     return match.group(1)
             raise
         return str(posted["id"])
+
+
+def retrying(
+    call: Callable[[], Any],
+    *,
+    attempts: int,
+    backoff: float,
+    stopping: threading.Event | None = None,
+) -> Any:
+    """``call()``, again after transient failures, with exponential back-off and jitter.
+
+    With ``stopping``, gives up (raising :class:`_Stopped`) once it is set.
+    """
+    from evalwire.phoenix.client import is_transient
+
+    delay = backoff
+    attempt = 1
+    while True:
+        if stopping is not None and stopping.is_set():
+            raise _Stopped()
+        try:
+            return call()
+        except Exception as exc:
+            if attempt >= attempts or not is_transient(exc):
+                raise
+        pause = min(_MAX_DELAY, delay) * random.uniform(0.5, 1.5)
+        if stopping is None:
+            time.sleep(pause)
+        elif stopping.wait(pause):
+            raise _Stopped()
+        delay *= 2
+        attempt += 1
 
 
 class Recorder:
@@ -207,6 +334,7 @@ class Recorder:
         self.backoff = float(table.get("backoff", 0.5))
         self.drain_timeout = float(table.get("drain_timeout", 120.0))
         self.quiet = config.getoption("print_summary") is False
+        self.sync_command = _sync_command(phoenix, config)
         self.recordings: list[Recording] = []
         self.unrecorded: list[str] = []  # experiments whose dataset another loader gave
         self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
@@ -238,7 +366,16 @@ class Recorder:
             # Another loader answered first: there is no Phoenix dataset to record against.
             self.unrecorded.append(experiment.name)
             return None
-        recording = Recording(self, experiment.name, experiment.result, remote)
+        result = experiment.result
+        # Where this record belongs in Phoenix, for the store and `evalwire sync`.
+        result.extra.update(
+            phoenix_server=self.connection.url,
+            phoenix_dataset_id=remote.id,
+            phoenix_dataset_version_id=remote.version_id,
+            phoenix_splits=list(remote.splits),
+            phoenix_repetitions=self.repetitions,
+        )
+        recording = Recording(self, experiment.name, result, remote)
         self.recordings.append(recording)
         self.submit(recording._create)
         return recording
@@ -265,6 +402,12 @@ class Recorder:
                     f"within {self.drain_timeout:g} s"
                 )
                 err.write(f"phoenix: {recording.name}: {lost} could not be posted: {why}\n")
+                if self.sync_command:
+                    err.write(
+                        f"phoenix: {recording.name}: the store keeps them; "
+                        f"`{self.sync_command} {recording.result.id[:12]}` posts them "
+                        "once Phoenix answers\n"
+                    )
         for name in self.unrecorded:
             err.write(
                 f"phoenix: {name}: not recorded in Phoenix: its dataset came from another loader\n"
@@ -314,23 +457,25 @@ class Recorder:
                         self._idle.notify_all()
 
     def retry(self, call: Callable[[], Any]) -> Any:
-        """``call()``, again after transient failures, with exponential back-off and jitter."""
-        from evalwire.phoenix.client import is_transient
+        """``call()``, again after transient failures, until the session stops."""
+        return retrying(call, attempts=self.attempts, backoff=self.backoff, stopping=self._stopping)
 
-        delay = self.backoff
-        attempt = 1
-        while True:
-            if self._stopping.is_set():
-                raise _Stopped()
-            try:
-                return call()
-            except Exception as exc:
-                if attempt >= self.attempts or not is_transient(exc):
-                    raise
-            if self._stopping.wait(min(_MAX_DELAY, delay) * random.uniform(0.5, 1.5)):
-                raise _Stopped()
-            delay *= 2
-            attempt += 1
+
+def _sync_command(phoenix: Phoenix, config: Config) -> str | None:
+    """The ``evalwire sync`` command that would post what this session could not,
+    or ``None`` when the store is not recording (nothing is kept to post later)."""
+    import shlex
+
+    # The store plugin keeps its session state under this key only when it records.
+    store = config.stash.get("evalwire.store")
+    if store is None:
+        return None
+    words = ["evalwire", "sync"]
+    if phoenix.target.source == "--phoenix" and phoenix.target.url:
+        words += ["--phoenix", phoenix.target.url]
+    if config.options.get("store_path") and getattr(store, "path", None):
+        words += ["--store", str(store.path)]
+    return shlex.join(words)
 
 
 def _lost(recording: Recording) -> str:

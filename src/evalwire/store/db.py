@@ -102,8 +102,14 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """``experiments.extra``: what plugins noted about a record (JSON), such as the
+    Phoenix dataset and experiment it was posted to, for ``evalwire sync``."""
+    conn.execute("ALTER TABLE experiments ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
+
+
 #: Schema migrations, in order; ``MIGRATIONS[n - 1]`` takes a store to version ``n``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -34,8 +34,10 @@ EVALUATION_COLUMNS = "run_id, name, score, label, explanation, metadata, error, 
 _MAX_VARIABLES = 999
 FINISH_EXPERIMENT = """UPDATE experiments SET
     dataset_version = ?, ended_at = ?, status = ?, error = ?, total = ?,
-    completed = ?, task_errors = ?, scores = ?
+    completed = ?, task_errors = ?, scores = ?, extra = ?
 WHERE id = ?"""
+#: Replaces an experiment's ``extra`` (``evalwire sync`` notes the Phoenix experiment).
+UPDATE_EXTRA = "UPDATE experiments SET extra = ? WHERE id = ?"
 
 ENCODE_ERRORS = (TypeError, ValueError, OverflowError, RecursionError)
 
@@ -127,8 +129,27 @@ def finish_row(result: ExperimentResult) -> tuple[Any, ...]:
         result.completed,
         result.task_errors,
         encode(scores),
+        # A copy: a plugin's worker thread may still be adding to ``extra``
+        # (the Phoenix recorder notes its experiment when Phoenix answers).
+        extra_json(dict(result.extra)),
         result.id,
     )
+
+
+def extra_json(extra: dict[str, Any]) -> str:
+    """``extra`` as a JSON object; a value JSON cannot hold becomes the string of its repr."""
+    try:
+        return encode(extra)
+    except ENCODE_ERRORS:
+        return encode({str(key): _jsonable(value) for key, value in extra.items()})
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        encode(value)
+    except ENCODE_ERRORS:
+        return safe_repr(value)
+    return value
 
 
 def _finite(value: float) -> float | None:
