@@ -13,7 +13,10 @@ import hashlib
 import inspect
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evalwire.models import ExperimentSpec
 
 GIT_TIMEOUT = 2.0
 
@@ -62,3 +65,14 @@ def git_commit(folder: Path) -> str | None:
         return None
     commit = done.stdout.strip()
     return commit if done.returncode == 0 and commit else None
+
+
+def code_hashes(spec: ExperimentSpec) -> tuple[str | None, dict[str, str | None]]:
+    """The task's and each evaluator's source hash, as the store records them."""
+    folder = Path(spec.path) if spec.path is not None else None
+    task_hash = source_hash(spec.task, folder / "task.py" if folder else None)
+    evaluator_hashes = {
+        name: source_hash(evaluator, folder / f"{name}.py" if folder else None)
+        for name, evaluator in spec.evaluators.items()
+    }
+    return task_hash, evaluator_hashes

@@ -35,26 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from evalwire.models import Resume, Run
 from evalwire.store.db import open_store
-from evalwire.store.provenance import source_hash
+from evalwire.store.provenance import code_hashes
 from evalwire.store.queries import StoredExperiment, StoredRun, iter_runs, latest
 from evalwire.store.rows import to_json
 
 if TYPE_CHECKING:
-    from evalwire.models import ExperimentSpec
     from evalwire.session import Experiment
 
 SHORT_ID = 8
-
-
-def code_hashes(spec: ExperimentSpec) -> tuple[str | None, dict[str, str | None]]:
-    """The task's and each evaluator's source hash, as the store records them."""
-    folder = Path(spec.path) if spec.path is not None else None
-    task_hash = source_hash(spec.task, folder / "task.py" if folder else None)
-    evaluator_hashes = {
-        name: source_hash(evaluator, folder / f"{name}.py" if folder else None)
-        for name, evaluator in spec.evaluators.items()
-    }
-    return task_hash, evaluator_hashes
 
 
 def find(

@@ -12,10 +12,9 @@ import math
 import sqlite3
 from collections.abc import Callable
 from itertools import chain
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalwire.store.provenance import source_hash
+from evalwire.store.provenance import code_hashes
 
 if TYPE_CHECKING:
     from evalwire.models import ExperimentResult
@@ -75,12 +74,7 @@ encode = _make_encoder()
 def experiment_row(experiment: Experiment, git_commit: str | None) -> tuple[Any, ...]:
     """The ``experiments`` row of an experiment that is starting (status ``running``)."""
     spec, result = experiment.spec, experiment.result
-    folder = Path(spec.path) if spec.path is not None else None
-    task_hash = source_hash(spec.task, folder / "task.py" if folder else None)
-    evaluator_hashes = {
-        name: source_hash(evaluator, folder / f"{name}.py" if folder else None)
-        for name, evaluator in spec.evaluators.items()
-    }
+    task_hash, evaluator_hashes = code_hashes(spec)
     return (
         result.id,
         result.name,
