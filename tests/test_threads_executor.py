@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from evalwire.builtin.threads import ThreadsExecutor
+from evalwire.builtin._loops import ThreadsExecutor
 from evalwire.errors import DatasetError
 from evalwire.executor import Unit, iter_units
 from evalwire.models import Example

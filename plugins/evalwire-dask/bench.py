@@ -95,7 +95,7 @@ SECONDS = 0.01
 
 def executor_only(options: argparse.Namespace) -> list[tuple[str, float]]:
     """Median seconds per executor for every unit through ``execute``, no session."""
-    from evalwire.builtin.threads import ThreadsExecutor
+    from evalwire.builtin._loops import ThreadsExecutor
     from evalwire.executor import iter_units
     from evalwire.models import Example
     from evalwire.unit import Policy, Work

@@ -93,6 +93,7 @@ class Plugins:
         self.pm = _Manager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self._dists: dict[str, tuple[str | None, str | None]] = {}
+        self._entry_dists: dict[str, Any] = {}
         self._report_lock = threading.RLock()
         self._listener_cache: dict[str, list[tuple[str, Any, tuple[str, ...]]]] = {}
         self._tracing = False
@@ -130,19 +131,22 @@ class Plugins:
         for ep in _entry_points():
             if self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
                 continue
+            # Reading a distribution's metadata parses its METADATA file: do it
+            # only for the listing, or when a plugin fails and must be named.
             dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            if not autoload and dist_name != DISTRIBUTION:
+            if not autoload and (dist.metadata["Name"] if dist else None) != DISTRIBUTION:
                 continue
             try:
                 plugin = ep.load()
             except Exception as exc:
+                dist_name = dist.metadata["Name"] if dist is not None else None
                 raise PluginError(
                     f"plugin '{ep.name}' (from distribution {dist_name or 'unknown'}) "
                     f"failed to import: {type(exc).__name__}: {exc}. "
                     f"Fix or uninstall it, or block it with -p no:{ep.name}"
                 ) from exc
-            self.register(plugin, ep.name, dist_name, dist.version if dist else None)
+            self.register(plugin, ep.name)
+            self._entry_dists[ep.name] = dist
 
     def _load_module(self, path: str) -> None:
         if self.pm.is_blocked(path) or self.pm.has_plugin(path):
@@ -190,7 +194,7 @@ class Plugins:
                 close = difflib.get_close_matches(hook_name, _hook_names(), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise PluginError(
-                    f"plugin '{name}'{_from(self._dists.get(name, (None, None))[0])} "
+                    f"plugin '{name}'{_from(self._distribution(name)[0])} "
                     f"implements unknown hook '{hook_name}'{hint}; evalwire's hooks are "
                     "listed in evalwire.hookspecs"
                 )
@@ -210,9 +214,15 @@ class Plugins:
             if plugin is None:
                 continue
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
-            dist, version = self._dists.get(name, (None, None))
+            dist, version = self._distribution(name)
             result.append(PluginInfo(name, dist, version, hooks))
         return result
+
+    def _distribution(self, name: str) -> tuple[str | None, str | None]:
+        entry_dist = self._entry_dists.get(name)
+        if entry_dist is not None:
+            return entry_dist.metadata["Name"], entry_dist.version
+        return self._dists.get(name, (None, None))
 
     def has(self, name: str) -> bool:
         return self.pm.has_plugin(name)

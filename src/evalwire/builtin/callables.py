@@ -9,7 +9,6 @@ so it cannot stall the other units.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import sys
@@ -39,6 +38,8 @@ def is_async(fn: Any) -> bool:
 def evalwire_adapt_task(task: Any, spec: ExperimentSpec, config: Config) -> Any:
     if not callable(task):
         return None
+    import asyncio  # here, not at import: `evalwire --help` loads this plugin
+
     binding = bind(task, TASK_PARAMETERS, "input", f"task of experiment '{spec.name}'")
     params = spec.params
     arguments = binding.arguments
@@ -110,6 +111,8 @@ class _SyncEvaluator:
     async def __call__(self, output: Any, example: Example) -> Evaluation:
         args, kwargs = self.arguments(example, output, self.params)
         if self.offload:
+            import asyncio
+
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(None, functools.partial(self.fn, *args, **kwargs))
         else:

@@ -7,12 +7,16 @@ errors, the best arm marked, and a sentence saying what to do about it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from evalwire.models import ExperimentResult
 from evalwire.plugins import hookimpl
-from evalwire.session import Session
-from evalwire.sweeps import SweepSummary
+
+if TYPE_CHECKING:
+    from evalwire.models import ExperimentResult
+    from evalwire.session import Session
+    from evalwire.sweeps import SweepSummary
 
 
 @hookimpl(trylast=True)  # after the console's summary table
