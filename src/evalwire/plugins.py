@@ -10,6 +10,7 @@ traces hook calls to stderr.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import os
 import sys
@@ -47,12 +48,14 @@ class PluginInfo:
     hooks: tuple[str, ...] = field(default=())
 
 
-def _entry_points() -> Iterable[Any]:
+@functools.cache
+def _entry_points() -> tuple[Any, ...]:
+    """The ``evalwire`` entry points, read once per process (a scan of every distribution)."""
     if sys.version_info >= (3, 12):
         from importlib.metadata import entry_points
     else:
         from importlib_metadata import entry_points
-    return entry_points(group=GROUP)
+    return tuple(entry_points(group=GROUP))
 
 
 def parse_plugin_args(args: Sequence[str]) -> tuple[list[str], list[str]]:

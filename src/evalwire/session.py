@@ -6,6 +6,7 @@ hands it to the next; it never knows which plugin did the work.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import random
 import time
@@ -81,11 +82,15 @@ class Session:
             )
         self.started_at = time.time()
         plugins.session_start(self)
+        # Runs are many small objects that live briefly: collect young ones less often.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], 10_000), *thresholds[1:])
         try:
             workers = max(1, min(config.concurrency, len(self.specs)))
             with ThreadPoolExecutor(workers, thread_name_prefix="evalwire-exp") as pool:
                 self.results = list(pool.map(lambda s: self._run_one(s, executor), self.specs))
         finally:
+            gc.set_threshold(*thresholds)
             executor.close()
         self.sweep_summaries = summarize(self.results, self.sweeps)
         status = 1 if any(r.failed for r in self.results) else 0
