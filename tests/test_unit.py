@@ -145,3 +145,32 @@ def test_the_limiter_never_lets_more_than_its_limit_in() -> None:
 
     asyncio.run(main())
     assert peak == 3 and limiter.active == 0
+
+
+class InlineEvaluator:
+    """Stands for an adapter's quick sync evaluator: called without the policy's timeout."""
+
+    inline = True
+
+    def __init__(self, *results: Any) -> None:
+        self.results = list(results)
+        self.calls = 0
+
+    async def __call__(self, output: Any, example: Example) -> Evaluation:
+        self.calls += 1
+        result = self.results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return Evaluation("quick", score=result)
+
+
+def test_an_inline_evaluator_error_is_recorded_after_one_call() -> None:
+    evaluator = InlineEvaluator(ValueError("bad output"))
+    result = run(work(echo, ("quick", evaluator)))
+    assert result.evaluations[0].error == "ValueError: bad output" and evaluator.calls == 1
+
+
+def test_an_inline_evaluator_told_to_slow_down_is_retried() -> None:
+    evaluator = InlineEvaluator(RateLimitError("429"), 1.0)
+    result = run(work(echo, ("quick", evaluator)))
+    assert result.evaluations[0].score == 1.0 and evaluator.calls == 2

@@ -205,6 +205,14 @@ async def _evaluate(
 ) -> Evaluation:
     # Evaluators are mostly deterministic code: a failure is reported, not
     # retried; a rate limit (an LLM judge) is waited out like the task's.
+    if getattr(evaluator, "inline", False):
+        # Runs on the loop without suspending: no timeout could interrupt it,
+        # so skip the policy's machinery unless it asks to slow down.
+        try:
+            return await evaluator(output, example)
+        except Exception as exc:
+            if not work.policy.is_rate_limit(exc):
+                return Evaluation(name, error=describe(exc, work.policy.timeout))
     evaluation, error, _ = await call_with_policy(
         lambda: evaluator(output, example), work.policy, None, retries=0
     )

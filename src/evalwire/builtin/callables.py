@@ -108,6 +108,11 @@ class _SyncEvaluator:
         self.offload = False
         self.slow_streak = 0
 
+    @property
+    def inline(self) -> bool:
+        """Whether the next call runs on the loop itself (the unit then skips its timeout)."""
+        return not self.offload
+
     async def __call__(self, output: Any, example: Example) -> Evaluation:
         args, kwargs = self.arguments(example, output, self.params)
         if self.offload:
