@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def test_junit_case_shows_mean_count_and_errors(tmp_path: Path, experiments: Pat
     props = properties(case)
     assert float(props["mean"]) == pytest.approx(2 / 3)
     assert (props["count"], props["errors"]) == ("3", "0")
-    assert "threshold" not in props
+    assert "verdict" not in props and not any(key.startswith("gate.") for key in props)
     assert case.findtext("system-out") == "mean=0.6667 count=3 errors=0"
     assert case.find("failure") is None
 
@@ -132,7 +133,7 @@ def test_junit_missed_gate_is_a_failure_with_its_threshold(
 
     assert result.returncode == 1, result.transcript
     missed = case_of(root, "qa", "not_third")
-    assert properties(missed)["threshold"] == "0.8"
+    assert properties(missed)["gate.fail_under.threshold"] == "0.8"
     assert properties(missed)["verdict"] == "fail"
     failure = missed.find("failure")
     assert failure is not None
@@ -141,6 +142,39 @@ def test_junit_missed_gate_is_a_failure_with_its_threshold(
     met = case_of(root, "qa", "always")
     assert properties(met)["verdict"] == "pass"
     assert met.find("failure") is None
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+
+
+def test_junit_missed_fail_under_fails_even_when_the_regression_gate_passes(
+    tmp_path: Path, experiments: Path
+) -> None:
+    write_experiment(experiments, "qa", evaluators={"not_third": NOT_THIRD})
+    store = ("-p", "evalwire.builtin.store")
+    assert run(tmp_path, *store).returncode == 0  # records the baseline: the same mean
+    conn = sqlite3.connect(tmp_path / ".evalwire" / "evalwire.db")
+    try:
+        [(baseline_id,)] = conn.execute("SELECT id FROM experiments").fetchall()
+    finally:
+        conn.close()
+
+    result, root = junit(
+        tmp_path, *store, "--fail-under", "not_third=0.8", "--max-regression", "not_third=0.02"
+    )
+
+    assert result.returncode == 1, result.transcript
+    case = case_of(root, "qa", "not_third")
+    props = properties(case)
+    assert props["verdict"] == "fail"
+    assert props["gate.fail_under.threshold"] == "0.8"
+    assert props["gate.fail_under.verdict"] == "fail"
+    assert props["gate.max_regression.threshold"] == "0.02"
+    assert float(props["gate.max_regression.baseline"]) == pytest.approx(2 / 3)
+    assert props["gate.max_regression.baseline_id"] == baseline_id
+    assert props["gate.max_regression.verdict"] == "pass"
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.get("message") == "gate missed: mean 0.6667, needs >= 0.8"
     suite = root.find("testsuite")
     assert suite is not None and suite.get("failures") == "1"
 

@@ -8,8 +8,16 @@ document has one ``<testsuite>`` per experiment (named after it) and in it:
   listing up to :data:`MAX_ERRORS` distinct task errors;
 * one testcase per evaluator (``classname`` the experiment, ``name`` the
   evaluator) whose properties and ``<system-out>`` give its mean, count,
-  errors and threshold; a ``<failure>`` when its gate was missed or some of
-  its evaluations raised.
+  errors and gates; a ``<failure>`` when one of its gates was missed or some
+  of its evaluations raised.
+
+One evaluator may have a gate of each kind (``fail_under`` and
+``max_regression``); each has its own properties, named for its kind
+(``gate.fail_under.threshold``, ``gate.max_regression.baseline``,
+``gate.max_regression.baseline_id``, ``gate.KIND.verdict``...), and each one
+missed adds a ``gate missed: ...`` to the failure's message. The case's
+``verdict`` property is the worst of its gates' (``fail``, ``missing``,
+``pass``).
 
 Gates no experiment could meet (an evaluator nobody has) go in a last suite
 named ``gates``. Gates come from the ``gates`` plugin's records in
@@ -159,7 +167,7 @@ def build(
         suite = _element("testsuite", name="gates", timestamp=_stamp(time.time()))
         for gate in orphans:
             case = _testcase(suite, gate.experiment or "gates", gate.evaluator)
-            _gate_properties(case, gate)
+            _properties(case, **_gates_values([gate]))
             _add(case, "failure", gate.describe(), "gate")
         _count(suite)
         root.append(suite)
@@ -212,12 +220,15 @@ def _suite(
     total = f"/{result.total}" if result.total is not None else ""
     _system_out(case, f"runs={result.completed}{total} task_errors={result.task_errors}")
 
-    by_evaluator = {g.evaluator: g for g in gates}
+    # An evaluator may have a gate of each kind: keep them all.
+    by_evaluator: dict[str, list[GateResult]] = {}
+    for gate in gates:
+        by_evaluator.setdefault(gate.evaluator, []).append(gate)
     names = list(dict.fromkeys([*declared, *sorted(result.scores), *by_evaluator]))
     for evaluator in names:
         summary = result.scores.get(evaluator)
-        gate = by_evaluator.get(evaluator)
-        _evaluator_case(suite, name, evaluator, summary, gate, evaluated, samples)
+        own = by_evaluator.get(evaluator, [])
+        _evaluator_case(suite, name, evaluator, summary, own, evaluated, samples)
     _count(suite, result.duration)
     return suite
 
@@ -227,7 +238,7 @@ def _evaluator_case(
     experiment: str,
     evaluator: str,
     summary: ScoreSummary | None,
-    gate: GateResult | None,
+    gates: list[GateResult],
     evaluated: int,
     samples: ErrorSamples,
 ) -> None:
@@ -242,13 +253,11 @@ def _evaluator_case(
         "count": count,
         "errors": errors,
     }
-    if gate is not None:
-        values.update(_gate_values(gate))
+    if gates:
+        values.update(_gates_values(gates))
     _properties(case, **values)
-    missed = gate is not None and not gate.passed
-    problems: list[str] = []
-    if gate is not None and missed:
-        problems.append(f"gate missed: {gate.describe()}")
+    problems = [f"gate missed: {gate.describe()}" for gate in gates if not gate.passed]
+    missed = bool(problems)
     if errors:
         problems.append(f"{errors} of {evaluated} evaluations failed")
     if problems:
@@ -257,24 +266,26 @@ def _evaluator_case(
             found = samples.evaluators.get(evaluator)
             failure.text = _listing(found.messages if found else {}, errors)
     # JUnit's schema puts <system-out> after <failure>.
-    out = f"mean={format_number(mean)} count={count} errors={errors}"
-    if gate is not None:
-        out += f" threshold={gate.threshold_text} verdict={gate.verdict}"
-    _system_out(case, out)
+    lines = [f"mean={format_number(mean)} count={count} errors={errors}"]
+    lines += [f"{g.kind} threshold={g.threshold_text} verdict={g.verdict}" for g in gates]
+    _system_out(case, "\n".join(lines))
 
 
-def _gate_properties(case: Element, gate: GateResult) -> None:
-    _properties(case, **_gate_values(gate))
-
-
-def _gate_values(gate: GateResult) -> dict[str, Any]:
-    return {
-        "gate": gate.kind,
-        "threshold": repr(gate.threshold),
-        "measured": None if gate.measured is None else repr(gate.measured),
-        "verdict": gate.verdict,
-        "gate_source": gate.source or None,
-    }
+def _gates_values(gates: list[GateResult]) -> dict[str, Any]:
+    """The properties of an evaluator's gates: the worst verdict, then each gate's own."""
+    verdicts = {g.verdict for g in gates}
+    worst = next(v for v in ("fail", "missing", "pass") if v in verdicts)
+    values: dict[str, Any] = {"verdict": worst}
+    for gate in gates:
+        prefix = f"gate.{gate.kind}."
+        values[prefix + "threshold"] = repr(gate.threshold)
+        if gate.baseline is not None:
+            values[prefix + "baseline"] = repr(gate.baseline)
+            values[prefix + "bound"] = repr(gate.bound)
+        values[prefix + "baseline_id"] = gate.baseline_id
+        values[prefix + "verdict"] = gate.verdict
+        values[prefix + "source"] = gate.source or None
+    return values
 
 
 def _listing(samples: dict[str, str], total: int) -> str:

@@ -199,7 +199,7 @@ def _gates_table(gates: list[GateResult], results: list[ExperimentResult]) -> li
                     gate.threshold_text,
                     DASH
                     if gate.measured is None
-                    else format_number(gate.measured, near=gate.threshold),
+                    else format_number(gate.measured, near=gate.bound),
                     verdict,
                 ]
             )

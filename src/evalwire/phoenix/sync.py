@@ -14,8 +14,8 @@ the one ID names) and, for each:
    and the evaluations on each (``GET /v1/experiments/{id}/json``), matched
    to the store's runs by dataset example and repetition number;
 3. posts the runs Phoenix lacks with their evaluations, and the evaluations
-   Phoenix lacks on runs it holds, through the recorder's
-   :class:`~evalwire.phoenix.recorder.Poster` (a 409 for a run means Phoenix
+   Phoenix lacks on runs it holds, through the same
+   :class:`~evalwire.phoenix.posting.Poster` (a 409 for a run means Phoenix
    has it: done).
 
 Nothing is posted twice, so a second sync posts nothing. A record whose
@@ -41,7 +41,7 @@ from typing import Any
 from evalwire.errors import EvalwireError, UsageError
 from evalwire.models import Evaluation, Example, Run
 from evalwire.phoenix.client import Connection, describe
-from evalwire.phoenix.recorder import (
+from evalwire.phoenix.posting import (
     Poster,
     create_experiment,
     evaluation_args,
