@@ -185,7 +185,7 @@ class _Writer:
         try:
             self.results = _open_for_append(path, RESULTS_COLUMNS)
         except Exception as exc:  # a folder that is a file, no permission, a foreign file
-            self._fail(path, _reason(exc))
+            self._fail(path, failure_reason(exc))
             return False
         self.results_writer = csv.writer(self.results)
         self.next_flush = time.monotonic() + FLUSH_INTERVAL
@@ -205,20 +205,17 @@ class _Writer:
         except Exception as exc:
             self.results = None
             _close_quietly(results)
-            self._fail(self.folder / RESULTS_FILE if self.folder else None, _reason(exc))
+            self._fail(self.folder / RESULTS_FILE if self.folder else None, failure_reason(exc))
 
     def append_leaderboard(self, rows: list[tuple[Any, ...]]) -> None:
         if self.folder is None or self.leaderboard_broken or not rows:
             return
         path = self.folder / LEADERBOARD_FILE
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows(rows)
         try:
-            with _open_for_append(path, LEADERBOARD_COLUMNS) as fh:
-                fh.write(buffer.getvalue())  # one write: rows of one experiment stay together
+            append_rows(path, LEADERBOARD_COLUMNS, rows)
         except Exception as exc:
             self.leaderboard_broken = True
-            self._fail(path, _reason(exc))
+            self._fail(path, failure_reason(exc))
 
     def close(self) -> None:
         if self.closed:
@@ -230,7 +227,7 @@ class _Writer:
             try:
                 results.close()
             except OSError as exc:
-                self._fail(self.folder / RESULTS_FILE if self.folder else None, _reason(exc))
+                self._fail(self.folder / RESULTS_FILE if self.folder else None, failure_reason(exc))
         atexit.unregister(self.close)
 
     def _fail(self, path: Path | None, why: str) -> None:
@@ -252,20 +249,37 @@ class _Sink:
         writer = self.writer
         if writer.results is None:  # the file broke; said so already
             return
-        output = run.output
-        try:
-            text = _encode(output)
-        except (TypeError, ValueError, RecursionError):  # NaN, cycles: keep what it looked like
-            text = _encode(repr(output))
-        base = (self.experiment_id, self.name, run.example.id, run.repetition, text, run.error)
         pending = writer.pending
-        if run.evaluations:
-            for e in run.evaluations:
-                pending.append((*base, e.name, e.score, e.label, e.explanation, e.error))
-        else:
-            pending.append(base + _NO_EVALUATION)
+        pending.extend(result_rows(self.experiment_id, self.name, run))
         if len(pending) >= BATCH_ROWS or time.monotonic() >= writer.next_flush:
             writer.flush()
+
+
+def result_rows(experiment_id: str, name: str, run: Run) -> list[tuple[Any, ...]]:
+    """The :data:`RESULTS_COLUMNS` rows of one run: one per evaluation, or one with
+    empty evaluation columns for a run with no evaluations."""
+    output = run.output
+    try:
+        text = _encode(output)
+    except (TypeError, ValueError, RecursionError):  # NaN, cycles: keep what it looked like
+        text = _encode(repr(output))
+    base = (experiment_id, name, run.example.id, run.repetition, text, run.error)
+    if not run.evaluations:
+        return [base + _NO_EVALUATION]
+    return [(*base, e.name, e.score, e.label, e.explanation, e.error) for e in run.evaluations]
+
+
+def append_rows(path: Path, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Append ``rows`` to the CSV file ``path`` in one write (so they stay together),
+    writing the header ``columns`` first if the file is new.
+
+    Raises ``OSError``, or an error :func:`failure_reason` explains when the
+    file exists with other columns (it is then left untouched).
+    """
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    with _open_for_append(path, columns) as fh:
+        fh.write(buffer.getvalue())
 
 
 def leaderboard_rows(result: ExperimentResult, declared: list[str]) -> list[tuple[Any, ...]]:
@@ -325,7 +339,8 @@ def _open_for_append(path: Path, columns: tuple[str, ...]) -> TextIO:
     return fh
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """Why :func:`append_rows` (or opening a results file) failed, in a few words."""
     return str(exc) if isinstance(exc, _Refused) else reason(exc)
 
 
