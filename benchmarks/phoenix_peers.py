@@ -1,7 +1,14 @@
-"""Phoenix's own experiment runners on the schedule scenario's work, in a child process.
+"""Phoenix's own experiment runners, in a child process, for two scenarios.
 
 ``python -m benchmarks.phoenix_peers --examples N --concurrency C --sleep S
---runs R --sync-slice K`` prints one JSON object. A child process, because
+--runs R --sync-slice K`` (the schedule scenario) prints one JSON object.
+
+``python -m benchmarks.phoenix_peers --record URL --dataset-id ID --concurrency C
+--sleep S`` (the phoenix_recording scenario) imports the client, prints
+``{"ready": ..., "import_s": ...}``, then for every line read from stdin runs
+Phoenix's ``AsyncClient(...).experiments.run_experiment`` once on that dataset,
+recording into the server at URL, and prints one JSON line with its wall time;
+the parent interleaves these with its own measurements. A child process, because
 with the ``arize-phoenix`` server installed ``import phoenix.client`` imports
 the server too (``phoenix/__init__.py``: seconds of CPU, hundreds of MB, and
 millions of objects every later GC pass would walk), which would skew every
@@ -123,14 +130,75 @@ def measure(
     return out
 
 
+def record(url: str, dataset_id: str, concurrency: int, sleep: float) -> None:
+    """Serve timed ``run_experiment`` calls into the server at ``url``, one per stdin line."""
+    started = time.perf_counter()
+    try:
+        from phoenix.client import AsyncClient
+    except ImportError as exc:
+        print(json.dumps({"error": f"phoenix client not importable ({exc})"}), flush=True)
+        return
+    print(json.dumps({"ready": True, "import_s": time.perf_counter() - started}), flush=True)
+
+    async def task(input: dict[str, Any]) -> Any:
+        await asyncio.sleep(sleep)
+        return input["q"]
+
+    def correct(output: Any, expected: dict[str, Any]) -> bool:
+        return bool(output == expected["a"])
+
+    async def once() -> dict[str, Any]:
+        # Timed as `evalwire run --phoenix` is: fetching the dataset, creating the
+        # experiment, the tasks with their runs posted, the evaluations posted.
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        client = AsyncClient(base_url=url)
+        dataset = await client.datasets.get_dataset(dataset=dataset_id)
+        ran = await client.experiments.run_experiment(
+            dataset=dataset,
+            task=task,
+            evaluators=[correct],
+            concurrency=concurrency,
+            print_summary=False,
+        )
+        wall = time.perf_counter() - t0
+        evaluations = ran["evaluation_runs"]
+        return {
+            "wall": wall,
+            "cpu": time.process_time() - cpu0,
+            "experiment_id": ran["experiment_id"],
+            "task_runs": len(ran["task_runs"]),
+            "errors": sum(1 for r in ran["task_runs"] if r.get("error")),
+            "evaluations": len(evaluations),
+            "evaluation_errors": sum(1 for e in evaluations if e.error),
+        }
+
+    for _ in sys.stdin:
+        try:
+            with _silenced():
+                out = asyncio.run(once())
+        except Exception as exc:
+            out = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(out), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.phoenix_peers")
-    parser.add_argument("--examples", type=int, required=True)
+    parser.add_argument("--examples", type=int)
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--sleep", type=float, required=True)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--sync-slice", type=int, required=True)
+    parser.add_argument("--sync-slice", type=int)
+    parser.add_argument("--record", metavar="URL", help="serve timed recorded runs (see above)")
+    parser.add_argument("--dataset-id", metavar="ID")
     args = parser.parse_args(argv)
+    if args.record:
+        if not args.dataset_id:
+            parser.error("--record needs --dataset-id")
+        record(args.record, args.dataset_id, args.concurrency, args.sleep)
+        return 0
+    if args.examples is None or args.sync_slice is None:
+        parser.error("--examples and --sync-slice are required without --record")
     try:
         out = measure(args.examples, args.concurrency, args.sleep, args.runs, args.sync_slice)
     except ImportError as exc:

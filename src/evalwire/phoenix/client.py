@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from evalwire.errors import DatasetError, UsageError
@@ -51,6 +51,9 @@ _SECTION_TYPES: dict[str, tuple[type, ...]] = {
     "drain_timeout": (int, float),
 }
 _MIN_SECRET = 6  # shorter header values are not worth hiding (and would mangle messages)
+#: Default ``[phoenix] workers``. The server, not the client, bounds the rate: on a
+#: loopback server more requests at once only queue there (benchmarks/README.md).
+DEFAULT_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Target:
     client: Any = None
     api_key_env: str | None = None
     timeout: float = 60.0
+    #: Requests at once (``[phoenix] workers``): the connection pool keeps that many alive.
+    workers: int = DEFAULT_WORKERS
 
 
 def section(config: Config) -> dict[str, Any]:
@@ -95,6 +100,8 @@ def target(config: Config, *, required: bool = False) -> Target | None:
     if config.getoption("no_phoenix") and not required:
         return None
     found = _target(config, table, required, api_key_env, timeout)
+    if found is not None:
+        found = replace(found, workers=max(1, int(table.get("workers", DEFAULT_WORKERS))))
     if found is not None and found.client is None and api_key_env:
         if not os.environ.get(api_key_env, "").strip():
             raise UsageError(
@@ -189,10 +196,18 @@ def connect(target: Target) -> Connection:
         headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         headers["Authorization"] = f"Bearer {key}"
     url = target.url or str(get_base_url()).rstrip("/")
+    # One client for every request of the session: its pool keeps a connection
+    # alive per worker, so no request pays for a new connection (httpx's default
+    # keeps 20, fewer than a [phoenix] workers above that would use). The cap on
+    # connections stays httpx's: dataset loads in experiment threads share it.
     http = httpx.Client(
         base_url=url,
         headers=headers,
         timeout=httpx.Timeout(target.timeout, connect=10.0),
+        limits=httpx.Limits(
+            max_connections=max(target.workers, 100),
+            max_keepalive_connections=max(target.workers, 20),
+        ),
     )
     secrets = (*_secrets(target), *headers.values())
     return Connection(Client(http_client=http), url, http, secrets)

@@ -3,8 +3,10 @@
 When an experiment whose dataset came from Phoenix starts, the recorder
 creates the Phoenix experiment (named ``result.experiment_name``, on the
 version and splits the examples came from, with ``config.repetitions``); as
-each run completes it posts the run and then its evaluations. Every request
-goes through a small pool of worker threads, so the reporting hook only queues
+each run completes it posts the run and then its evaluations (a run's second
+and later evaluations as jobs of their own, so they are posted at once). Every
+request goes through a small pool of worker threads sharing one HTTP client
+with a kept-alive connection per worker, so the reporting hook only queues
 work and never waits for a round trip; runs that complete before the
 experiment exists wait in memory and are queued when it does.
 
@@ -37,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from evalwire.phoenix.client import describe
+from evalwire.phoenix.client import DEFAULT_WORKERS, describe
 
 # The posting names are importable from here too, as they were before they moved.
 from evalwire.phoenix.posting import (
@@ -86,6 +88,7 @@ class Recording:
     evaluations: int = 0  # heard, that have something to post
     evaluations_posted: int = 0
     error: str | None = None  # the first thing that went wrong
+    poster: Poster | None = None  # once the experiment exists
     lock: threading.Lock = field(default_factory=threading.Lock)
     settled: threading.Event = field(default_factory=threading.Event)  # created, or failed to
 
@@ -141,6 +144,7 @@ class Recording:
                 self.state, self.waiting = "failed", []
             self.settled.set()
             return
+        self.poster = Poster(client, self.experiment_id, recorder.timeout, recorder.retry)
         result.extra["phoenix_experiment_id"] = self.experiment_id
         result.extra["phoenix_url"] = self.url
         with self.lock:
@@ -155,10 +159,8 @@ class Recording:
         if node_id is None:
             self.note(f"example {run.example.id} is not in the Phoenix dataset")
             return
-        assert self.experiment_id is not None  # runs are posted once it exists
-        poster = Poster(
-            recorder.connection.client, self.experiment_id, recorder.timeout, recorder.retry
-        )
+        poster = self.poster
+        assert poster is not None  # runs are posted once the experiment exists
         try:
             run_id = poster.run(node_id, run)
         except Exception as exc:
@@ -166,11 +168,21 @@ class Recording:
             return
         with self.lock:
             self.runs_posted += 1
+        postable = [e for e in run.evaluations if evaluation_args(e) is not None]
+        # The first evaluation in this job; any others each in a job of their
+        # own, so several evaluators' results are posted side by side.
+        for evaluation in postable[1:]:
+            recorder.submit(self._post_evaluations, run_id, run, [evaluation])
+        self._post_evaluations(run_id, run, postable[:1])
+
+    def _post_evaluations(self, run_id: str, run: Run, evaluations: list[Evaluation]) -> None:
+        recorder, poster = self.recorder, self.poster
+        assert poster is not None
 
         def failed(evaluation: Evaluation, exc: Exception) -> None:
             self.note(f"evaluation '{evaluation.name}': {recorder.describe(exc)}")
 
-        posted = poster.evaluations(run_id, run, on_error=failed)
+        posted = poster.evaluations(run_id, run, evaluations, on_error=failed)
         with self.lock:
             self.evaluations_posted += posted
 
@@ -183,7 +195,7 @@ class Recorder:
         self.phoenix = phoenix
         self.repetitions = config.repetitions
         self.timeout = phoenix.target.timeout
-        self.workers = max(1, int(table.get("workers", 8)))
+        self.workers = max(1, int(table.get("workers", DEFAULT_WORKERS)))
         self.attempts = max(1, int(table.get("attempts", 8)))
         self.backoff = float(table.get("backoff", 0.5))
         self.drain_timeout = float(table.get("drain_timeout", 120.0))
