@@ -30,11 +30,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -302,80 +299,32 @@ class _Peer:
             self.process.wait(15)
 
 
+def _phoenix_fixture() -> Any:
+    """tests/phoenix_fixture.py: one implementation of starting a loopback server, gRPC off."""
+    tests = str(REPO / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import phoenix_fixture
+
+    return phoenix_fixture
+
+
 class _Server:
-    """A Phoenix server this scenario owns: started on a free loopback port, stopped by pid."""
+    """A Phoenix server this scenario owns, started and stopped by the test suite's launcher."""
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.client_only = workdir / "client-only"
-        self.process: subprocess.Popen[bytes] | None = None
+        fixture = _phoenix_fixture()
+        workdir.mkdir(parents=True)
+        self.server = fixture.PhoenixServer(fixture.free_port(), workdir)
+        self.url = self.server.url
+        self.client_only = fixture.write_client_only(workdir / "client-only")
 
     def __enter__(self) -> _Server:
-        # A client-only install's `phoenix`: a bare namespace (no server import).
-        package = self.client_only / "phoenix"
-        package.mkdir(parents=True)
-        (package / "__init__.py").write_text(
-            '__path__ = __import__("pkgutil").extend_path(__path__, __name__)\n', encoding="utf-8"
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
-        env.update(
-            PHOENIX_HOST="127.0.0.1",
-            PHOENIX_PORT=str(self.port),
-            PHOENIX_WORKING_DIR=str(self.workdir),
-            PHOENIX_SQL_DATABASE_URL=f"sqlite:///{self.workdir / 'phoenix.db'}",
-            PHOENIX_TELEMETRY_ENABLED="false",
-            PHOENIX_ALLOW_EXTERNAL_RESOURCES="false",
-        )
-        log = (self.workdir / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, str(LAUNCHER)],
-            cwd=self.workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        try:
-            self._wait()
-        except BaseException:
-            self.__exit__()
-            raise
+        self.server.start(START_TIMEOUT)
         return self
 
-    def _wait(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"Phoenix server exited with {self.process.returncode}; "
-                    f"see {self.workdir / 'server.log'}"
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"Phoenix server did not answer within {START_TIMEOUT:g} s")
-
     def __exit__(self, *exc: object) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
+        self.server.stop()
 
     def upload(self, name: str, examples: int) -> str:
         import httpx

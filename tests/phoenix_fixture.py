@@ -158,18 +158,22 @@ class PhoenixServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
-@pytest.fixture(scope="session")
-def phoenix_client_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A PYTHONPATH entry making ``phoenix`` a bare namespace, as a client-only install has it."""
-    folder = tmp_path_factory.mktemp("client-only")
+def write_client_only(folder: Path) -> Path:
+    """Make ``folder`` a PYTHONPATH entry where ``phoenix`` is only a namespace package."""
     package = folder / "phoenix"
-    package.mkdir()
+    package.mkdir(parents=True)
     (package / "__init__.py").write_text(
         "# Only the namespace: arize-phoenix-client ships no phoenix/__init__.py.\n"
         '__path__ = __import__("pkgutil").extend_path(__path__, __name__)\n',
         encoding="utf-8",
     )
     return folder
+
+
+@pytest.fixture(scope="session")
+def phoenix_client_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PYTHONPATH entry making ``phoenix`` a bare namespace, as a client-only install has it."""
+    return write_client_only(tmp_path_factory.mktemp("client-only"))
 
 
 @pytest.fixture(scope="session")
