@@ -173,6 +173,25 @@ class ScoreSummary:
         return self.total / self.count if self.count else math.nan
 
 
+#: What an experiment's summary says wherever it is written (the JSON report, the store).
+SUMMARY_FIELDS = (
+    "id",
+    "name",
+    "experiment_name",
+    "dataset",
+    "dataset_version",
+    "status",
+    "error",
+    "started_at",
+    "ended_at",
+    "duration",
+    "total",
+    "completed",
+    "task_errors",
+    "evaluation_errors",
+)
+
+
 @dataclass
 class ExperimentResult:
     """What one experiment produced.
@@ -237,37 +256,26 @@ class ExperimentResult:
 
     def to_dict(self, *, runs: Iterable[Run] | None = None) -> dict[str, Any]:
         """A JSON-ready summary; with ``runs``, those runs are included too."""
-        data: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "experiment_name": self.experiment_name,
-            "dataset": self.dataset,
-            "dataset_version": self.dataset_version,
-            "status": self.status,
-            "error": self.error,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "duration": self.duration,
-            "total": self.total,
-            "completed": self.completed,
-            "task_errors": self.task_errors,
-            "evaluation_errors": self.evaluation_errors,
-            "scores": {
-                name: {
-                    "mean": None if s.count == 0 else s.mean,
-                    "count": s.count,
-                    "errors": s.errors,
-                }
-                for name, s in sorted(self.scores.items())
-            },
-            "params": self.params,
-            "metadata": self.metadata,
-            "dry_run": self.dry_run,
-            "base": self.base,
-            "arm": self.arm,
-            "replicate": self.replicate,
-            "group": self.group,
-        }
+        data: dict[str, Any] = {f: getattr(self, f) for f in SUMMARY_FIELDS}
+        data.update(
+            {
+                "scores": {
+                    name: {
+                        "mean": None if s.count == 0 else s.mean,
+                        "count": s.count,
+                        "errors": s.errors,
+                    }
+                    for name, s in sorted(self.scores.items())
+                },
+                "params": self.params,
+                "metadata": self.metadata,
+                "dry_run": self.dry_run,
+                "base": self.base,
+                "arm": self.arm,
+                "replicate": self.replicate,
+                "group": self.group,
+            }
+        )
         if runs is not None:
             data["runs"] = [run_to_dict(r) for r in runs]
         return data

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalwire.errors import UsageError
-from evalwire.models import Evaluation, Example, Run
+from evalwire.models import SUMMARY_FIELDS, Evaluation, Example, Run
 from evalwire.store.compare import Key, RunScores
 
 _LAST = re.compile(r"^last(?:~(\d+))?$")
@@ -65,20 +65,7 @@ class StoredExperiment:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "name": self.name,
-            "experiment_name": self.experiment_name,
-            "dataset": self.dataset,
-            "dataset_version": self.dataset_version,
-            "status": self.status,
-            "error": self.error,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "duration": self.duration,
-            "total": self.total,
-            "completed": self.completed,
-            "task_errors": self.task_errors,
-            "evaluation_errors": self.evaluation_errors,
+            **{f: getattr(self, f) for f in SUMMARY_FIELDS},
             "scores": self.scores,
             "params": self.params,
             "metadata": self.metadata,
