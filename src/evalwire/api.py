@@ -71,20 +71,26 @@ def as_evaluators(evaluators: Any) -> dict[str, Any]:
     return named
 
 
-class _Given:
-    """A plugin that discovers exactly the one experiment the caller passed in."""
+class GivenExperiment:
+    """A plugin that discovers exactly one experiment, made in code, on its dataset.
 
-    def __init__(self, spec: ExperimentSpec, dataset: Dataset) -> None:
+    The dataset is matched by the experiment's name, not the spec object: the
+    session may hand loaders a copy (with evaluators named in ``evalwire.toml``).
+    """
+
+    def __init__(self, spec: ExperimentSpec | None = None, dataset: Dataset | None = None) -> None:
         self.spec = spec
         self.dataset = dataset
 
     @hookimpl
     def evalwire_discover(self) -> list[ExperimentSpec]:
-        return [self.spec]
+        return [] if self.spec is None else [self.spec]
 
     @hookimpl(tryfirst=True)
     def evalwire_load_dataset(self, spec: ExperimentSpec) -> Dataset | None:
-        return self.dataset if spec is self.spec else None
+        if self.spec is None or spec.name != self.spec.name:
+            return None
+        return self.dataset
 
 
 def run_experiment(
@@ -138,7 +144,7 @@ def run_experiment(
         options={"phoenix_client": client, "print_summary": print_summary},
     )
     extra = [
-        ("evalwire.api", _Given(spec, data)),
+        ("evalwire.api", GivenExperiment(spec, data)),
         *[p if isinstance(p, tuple) else (None, p) for p in plugins],
     ]
     loaded = Plugins.load(["no:dirs", *plugin_args], extra=extra)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evalwire.api import GivenExperiment
 from evalwire.config import Config, build_config
 from evalwire.errors import UsageError
 from evalwire.executor import Executor, Unit
@@ -69,7 +70,7 @@ class _Recorded:
     error: str | None
 
 
-class Replay:
+class Replay(GivenExperiment):
     """A plugin discovering one experiment whose task replays recorded outputs.
 
     Every recorded run becomes its own :class:`Example` object, so the task
@@ -85,8 +86,7 @@ class Replay:
             self._recorded[id(run.example)] = _Recorded(unit, run.output, run.error)
         self._rate_limits = rate_limits
         self.examples = [run.example for run in runs]
-        self.spec: ExperimentSpec | None = None
-        self.dataset: Dataset | None = None
+        super().__init__()
 
     def offer(self, spec: ExperimentSpec, dataset: Dataset) -> None:
         """Discover ``spec`` (whose task is :meth:`replay`) on ``dataset``."""
@@ -105,16 +105,6 @@ class Replay:
         """``unit`` at its recorded index and repetition."""
         recorded = self._recorded.get(id(unit.example))
         return unit if recorded is None else recorded.unit
-
-    @hookimpl
-    def evalwire_discover(self) -> list[ExperimentSpec]:
-        return [] if self.spec is None else [self.spec]
-
-    @hookimpl(tryfirst=True)
-    def evalwire_load_dataset(self, spec: ExperimentSpec) -> Dataset | None:
-        if self.spec is None or spec.name != self.spec.name:
-            return None
-        return self.dataset
 
     @hookimpl(tryfirst=True)
     def evalwire_adapt_task(self, task: Any) -> Any:
