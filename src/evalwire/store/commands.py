@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from evalwire.cli import plugin_option
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -36,20 +38,6 @@ def _store_option(fn: F) -> F:
         "store",
         metavar="PATH",
         help="Store to read (default: .evalwire/evalwire.db in the project root).",
-    )(fn)
-
-
-def _plugin_option(fn: F) -> F:
-    # The group reads -p before commands are built; accept it here too so
-    # `evalwire history -p no:phoenix` works as it does for `run`.
-    return click.option(
-        "-p",
-        "--plugin",
-        "plugin_args",
-        multiple=True,
-        metavar="NAME",
-        expose_value=False,
-        hidden=True,
     )(fn)
 
 
@@ -96,7 +84,7 @@ def _empty(conn: sqlite3.Connection | None, path: Path) -> bool:
 )
 @_json_option
 @_store_option
-@_plugin_option
+@plugin_option
 def history(name: str | None, limit: int, as_json: bool, store: str | None) -> None:
     """Recorded experiments, newest first: status, errors, time, mean scores."""
     from evalwire.store import queries, render
@@ -127,7 +115,7 @@ def history(name: str | None, limit: int, as_json: bool, store: str | None) -> N
 @_name_option
 @_json_option
 @_store_option
-@_plugin_option
+@plugin_option
 def show(
     experiment_id: str, failures: bool, name: str | None, as_json: bool, store: str | None
 ) -> None:
@@ -173,7 +161,7 @@ def show(
 @_name_option
 @_json_option
 @_store_option
-@_plugin_option
+@plugin_option
 def compare(a: str, b: str, seed: int, name: str | None, as_json: bool, store: str | None) -> None:
     """Compare experiment B with A: per evaluator, B - A with a 95% bootstrap CI,
     then the examples that regressed and improved (worst first).
@@ -238,7 +226,7 @@ def compare(a: str, b: str, seed: int, name: str | None, as_json: bool, store: s
 )
 @_name_option
 @_store_option
-@_plugin_option
+@plugin_option
 def export(
     experiment_id: str,
     fmt: str | None,
