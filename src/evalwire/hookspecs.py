@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from evalwire.executor import Executor
     from evalwire.models import Dataset, ExperimentResult, ExperimentSpec, Resume, Run
     from evalwire.session import Experiment, Session
+    from evalwire.tracing import Tracer
 
 hookspec = pluggy.HookspecMarker("evalwire")
 
@@ -160,6 +161,17 @@ def evalwire_make_executor(config: Config) -> Executor | None:
 
     Called once per session. Return an :class:`evalwire.executor.Executor` when
     ``config.executor`` is your name, else ``None``. First answer wins.
+    """
+
+
+@hookspec(firstresult=True)
+def evalwire_make_tracer(experiment: Experiment) -> Tracer | None:
+    """A tracer that puts each of this experiment's task calls in a span, or ``None``.
+
+    Called once per experiment, right after ``evalwire_experiment_start``. The
+    :class:`evalwire.tracing.Tracer` opens a span around each unit's task; the
+    span's trace id lands on the :class:`Run`. Tracing is best effort: the
+    tracer must not raise. First answer wins.
     """
 
 

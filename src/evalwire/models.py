@@ -125,7 +125,8 @@ class Run:
     """One unit of work done: an example, a repetition, the task's output and its scores.
 
     ``index`` is the example's position in the dataset; results are ordered by
-    ``(index, repetition)`` whatever order the runs completed in.
+    ``(index, repetition)`` whatever order the runs completed in. ``trace_id``
+    (32 hex digits) names the trace of the task's span when a tracer was on.
     """
 
     example: Example
@@ -137,6 +138,7 @@ class Run:
     attempts: int = 1
     evaluations: tuple[Evaluation, ...] = ()
     index: int = 0
+    trace_id: str | None = None
 
     @property
     def example_id(self) -> str:

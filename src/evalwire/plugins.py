@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from evalwire.executor import Executor
     from evalwire.models import Dataset, ExperimentResult, ExperimentSpec, Resume, Run
     from evalwire.session import Experiment, Session
+    from evalwire.tracing import Tracer
 
 GROUP = "evalwire"
 DISTRIBUTION = "evalwire"
@@ -284,6 +285,10 @@ class Plugins:
 
     def make_executor(self, config: Config) -> Executor | None:
         result: Executor | None = self.pm.hook.evalwire_make_executor(config=config)
+        return result
+
+    def make_tracer(self, experiment: Experiment) -> Tracer | None:
+        result: Tracer | None = self.pm.hook.evalwire_make_tracer(experiment=experiment)
         return result
 
     # -- reporters -------------------------------------------------------------

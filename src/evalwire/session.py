@@ -14,7 +14,7 @@ import traceback
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -159,6 +159,9 @@ class Session:
         if resume is not None:
             units = self._continue(experiment, resume, units)
         plugins.experiment_start(experiment)
+        tracer = plugins.make_tracer(experiment)
+        if tracer is not None:
+            work = replace(work, tracer=tracer)
         keep = config.keep_runs
         runs = result.runs
         record = result.record

@@ -15,10 +15,13 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalwire.executor import Unit
 from evalwire.models import Evaluation, Example, Run
+
+if TYPE_CHECKING:
+    from evalwire.tracing import Tracer
 
 TaskFn = Callable[[Example], Awaitable[Any]]
 EvaluatorFn = Callable[[Any, Example], Awaitable[Evaluation]]
@@ -68,6 +71,7 @@ class Work:
 
     Built by the core once per experiment and handed to the executor; it is
     plain data plus callables, so an executor may ship it to other processes.
+    ``tracer`` (see :mod:`evalwire.tracing`) puts each task call in a span.
     """
 
     name: str
@@ -75,6 +79,7 @@ class Work:
     evaluators: tuple[tuple[str, EvaluatorFn], ...]
     policy: Policy = field(default_factory=Policy)
     concurrency: int = 10
+    tracer: Tracer | None = None
 
 
 class AdaptiveLimiter:
@@ -225,9 +230,18 @@ async def run_unit(work: Work, unit: Unit, limiter: AdaptiveLimiter | None = Non
     """Run one (example, repetition): the task, then every evaluator on its output."""
     example = unit.example
     started = time.time()
-    output, error, attempts = await call_with_policy(
-        lambda: work.task(example), work.policy, limiter, retries=work.policy.retries
-    )
+    trace_id = None
+    if work.tracer is None:
+        output, error, attempts = await call_with_policy(
+            lambda: work.task(example), work.policy, limiter, retries=work.policy.retries
+        )
+    else:
+        with work.tracer.task_span(example, unit.repetition) as span:
+            output, error, attempts = await call_with_policy(
+                lambda: work.task(example), work.policy, limiter, retries=work.policy.retries
+            )
+            span.finish(output, error)
+        trace_id = span.trace_id
     evaluations: tuple[Evaluation, ...] = ()
     if error is None and work.evaluators:
         if len(work.evaluators) == 1:
@@ -249,4 +263,5 @@ async def run_unit(work: Work, unit: Unit, limiter: AdaptiveLimiter | None = Non
         attempts=attempts,
         evaluations=evaluations,
         index=unit.index,
+        trace_id=trace_id,
     )

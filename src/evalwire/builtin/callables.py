@@ -9,6 +9,7 @@ so it cannot stall the other units.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import sys
@@ -55,7 +56,10 @@ def evalwire_adapt_task(task: Any, spec: ExperimentSpec, config: Config) -> Any:
     async def run_sync(example: Example) -> Any:
         args, kwargs = arguments(example, None, params)
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(None, functools.partial(task, *args, **kwargs))
+        # In the unit's context (as asyncio.to_thread does), so the task's own
+        # context variables, a tracer's current span among them, reach the thread.
+        call = functools.partial(contextvars.copy_context().run, task, *args, **kwargs)
+        result = await loop.run_in_executor(None, call)
         if inspect.isawaitable(result):
             result = await result
         return result
