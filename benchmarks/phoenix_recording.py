@@ -12,7 +12,8 @@ awaits ``asyncio.sleep(sleep)``, one evaluator, ``concurrency`` tasks at once.
 * evalwire: ``evalwire run --phoenix URL`` (``task_concurrency = concurrency``),
   a CLI subprocess, start-up included, with ``phoenix`` a client-only namespace
   (as for users, who do not have the server installed: with it, ``import
-  phoenix.client`` imports the whole server);
+  phoenix.client`` imports the whole server), task spans exported as Phoenix's
+  runner exports its own; and again with ``--no-traces``, for what spans cost;
 * Phoenix: ``AsyncClient(base_url=URL).experiments.run_experiment(dataset,
   task, evaluators=[correct], concurrency=concurrency)`` (``async_run_experiment``),
   fetching the dataset included, in a child process that imported the client
@@ -129,8 +130,17 @@ def _measure(
         remote_cmd = evalwire_command(
             ["run", "-e", str(project.experiments), "--phoenix", phoenix.url, *store_args]
         )
+        untraced_cmd = evalwire_command(
+            ["run", "-e", str(project.experiments), "--phoenix", phoenix.url, "--no-traces"]
+            + store_args
+        )
         local_cmd = evalwire_command(["run", "-e", str(local), "--no-phoenix", *store_args])
-        costs: dict[str, list[tuple[float, float]]] = {"phoenix": [], "local": [], "peer": []}
+        costs: dict[str, list[tuple[float, float]]] = {
+            "phoenix": [],
+            "untraced": [],
+            "local": [],
+            "peer": [],
+        }
         peer = _Peer(phoenix.url, peer_dataset_id, concurrency, sleep) if with_peer else None
         try:
             if peer is not None and peer.error:
@@ -144,6 +154,8 @@ def _measure(
             for _ in range(runs):  # interleaved: a busy spell lands on all three
                 project.reset_store()
                 costs["phoenix"].append(cost_of(remote_cmd, project.root, env))
+                project.reset_store()
+                costs["untraced"].append(cost_of(untraced_cmd, project.root, env))
                 project.reset_store()
                 costs["local"].append(cost_of(local_cmd, project.root, env))
                 if peer is not None:
@@ -164,6 +176,8 @@ def _measure(
         checks["experiments"] = len(recorded)
         checks["runs_per_experiment"] = sorted({r["runs"] for r in recorded})
         checks["evaluations_per_experiment"] = sorted({r["evaluations"] for r in recorded})
+        # Half of evalwire's experiments ran with --no-traces: [0, examples] when spans work.
+        checks["runs_with_a_trace_per_experiment"] = sorted({r["traced"] for r in recorded})
         if costs["peer"]:
             theirs = phoenix.recorded(peer_dataset_id)
             checks["phoenix_runner_experiments"] = len(theirs)
@@ -171,6 +185,7 @@ def _measure(
             checks["phoenix_runner_evaluations_per_experiment"] = sorted(
                 {r["evaluations"] for r in theirs}
             )
+            checks["phoenix_runner_runs_with_a_trace"] = sorted({r["traced"] for r in theirs})
 
     wall = median([w for w, _ in costs["phoenix"]])
     local_wall = median([w for w, _ in costs["local"]])
@@ -208,6 +223,15 @@ def _measure(
                 ok=peer_wall / wall >= TARGET,
             )
         )
+    rows.append(
+        row(
+            f"evalwire run --phoenix --no-traces, {examples:,} ex @ {concurrency}",
+            median([w for w, _ in costs["untraced"]]),
+            "s",
+            runs=[w for w, _ in costs["untraced"]],
+            note=f"CPU {median([c for _, c in costs['untraced']]):.3f} s",
+        )
+    )
     rows.append(
         row(
             f"evalwire run --no-phoenix (local JSONL), {examples:,} ex",
@@ -358,6 +382,7 @@ class _Server:
                     {
                         "runs": len(data),
                         "evaluations": sum(len(r.get("annotations") or ()) for r in data),
+                        "traced": sum(1 for r in data if r.get("trace_id")),
                     }
                 )
         return out

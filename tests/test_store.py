@@ -438,6 +438,48 @@ def test_a_new_migration_is_applied_once_to_an_existing_store(
     assert calls == [1]
 
 
+def test_a_version_2_store_gains_trace_ids_and_keeps_its_runs(tmp_path: Path) -> None:
+    import dataclasses
+
+    from evalwire.store.queries import iter_runs
+
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path)
+    for migrate in store_db.MIGRATIONS[:2]:  # a store as evalwire wrote it before traces
+        migrate(conn)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        "INSERT INTO experiments (id, name, experiment_name, dataset, started_at, status) "
+        "VALUES ('old', 'n', 'n_x', 'd', 1.0, 'passed')"
+    )
+    conn.execute(
+        "INSERT INTO runs (experiment_id, example_id, idx, repetition, input, expected, "
+        "metadata, output, attempts, started_at, ended_at) "
+        "VALUES ('old', 'ex0', 0, 1, '{}', '{}', '{}', '1', 1, 1.0, 2.0)"
+    )
+    conn.commit()
+    conn.close()
+
+    conn = store_db.open_store(path, create=True)
+    assert conn is not None
+    recorder = Recorder(conn, path)
+    try:
+        recorder.start_experiment(
+            ("new", "n", "n_y", "d", None, None, "{}", "{}", "{}", None, 1.0, "running", 1)
+        )
+        recorder.add_run("new", dataclasses.replace(make_run(0), trace_id="ab" * 16))
+    finally:
+        assert recorder.close() == 0  # closes the connection too
+    conn = store_db.open_store(path, create=False)
+    assert conn is not None
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store_db.SCHEMA_VERSION
+    (old,) = iter_runs(conn, "old")
+    (new,) = iter_runs(conn, "new")
+    assert old.trace_id is None and old.output == 1
+    assert new.to_run().trace_id == new.to_dict()["trace_id"] == "ab" * 16
+    conn.close()
+
+
 # -- durability and concurrency ----------------------------------------------------
 
 

@@ -9,7 +9,9 @@ client's environment variables say where it is (see
 * every experiment, run and evaluation is posted as it completes, and the
   session ends with each experiment's Phoenix link; runs Phoenix could not
   take make the exit status 1 (:mod:`evalwire.phoenix.recorder`). A dry run
-  posts nothing.
+  posts nothing;
+* each task call is a span in the experiment's Phoenix project, and each run
+  links to its trace (:mod:`evalwire.phoenix.traces`; ``--no-traces`` for none).
 
 ``evalwire upload`` turns a testset CSV or JSONL into Phoenix datasets and
 ``evalwire validate`` checks one first (:mod:`evalwire.phoenix.upload`).
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from evalwire.config import Config, OptionParser
     from evalwire.models import Dataset, ExperimentResult, ExperimentSpec, Run
     from evalwire.phoenix.client import Phoenix
+    from evalwire.phoenix.traces import TaskTracer
     from evalwire.session import Experiment, Session
 
 NAME = "phoenix"
@@ -60,6 +63,13 @@ def evalwire_addoption(parser: OptionParser) -> None:
         is_flag=True,
         default=False,
         help="Do not use Phoenix, even if the config or environment names a server.",
+    )
+    parser.addoption(
+        "--no-traces",
+        dest="no_traces",
+        is_flag=True,
+        default=False,
+        help="Record runs in Phoenix without their task spans (traces).",
     )
     parser.addoption(
         "--split",
@@ -151,6 +161,21 @@ def evalwire_experiment_start(experiment: Experiment) -> None:
         return
     if recording is not None:
         experiment.stash[NAME] = recording
+
+
+@hookimpl
+def evalwire_make_tracer(experiment: Experiment) -> TaskTracer | None:
+    """Task spans into the experiment's Phoenix project, when it is recorded there."""
+    phoenix = experiment.config.stash.get(NAME)
+    recorder = getattr(phoenix, "recorder", None)
+    if recorder is None:
+        return None
+    try:
+        tracer: TaskTracer | None = recorder.tracer(experiment.stash.get(NAME))
+    except Exception as exc:
+        _internal_error(exc)
+        return None
+    return tracer
 
 
 @hookimpl

@@ -49,6 +49,8 @@ _SECTION_TYPES: dict[str, tuple[type, ...]] = {
     "attempts": (int,),
     "backoff": (int, float),
     "drain_timeout": (int, float),
+    "traces": (bool,),
+    "trace_wait": (int, float),
 }
 _MIN_SECRET = 6  # shorter header values are not worth hiding (and would mangle messages)
 #: Default ``[phoenix] workers``. The server, not the client, bounds the rate: on a
@@ -158,11 +160,17 @@ class Connection:
     """
 
     def __init__(
-        self, client: Any, url: str, http: Any = None, secrets: tuple[str, ...] = ()
+        self,
+        client: Any,
+        url: str,
+        http: Any = None,
+        secrets: tuple[str, ...] = (),
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.client = client
         self.url = url
         self.http = http
+        self.headers = headers or {}  # sent with every request: credentials, never printed
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len))[::-1]
 
     def redact(self, text: str) -> str:
@@ -180,7 +188,8 @@ class Connection:
 def connect(target: Target) -> Connection:
     """Build the client for ``target`` (importing ``phoenix.client``); no request is made."""
     if target.client is not None:
-        return Connection(target.client, _url_of(target.client), None, _secrets(target))
+        given = target.client
+        return Connection(given, _url_of(given), None, _secrets(target), _headers_of(given))
     import httpx
     from phoenix.client import Client
     from phoenix.client.utils.config import get_base_url, get_env_client_headers
@@ -210,7 +219,7 @@ def connect(target: Target) -> Connection:
         ),
     )
     secrets = (*_secrets(target), *headers.values())
-    return Connection(Client(http_client=http), url, http, secrets)
+    return Connection(Client(http_client=http), url, http, secrets, headers)
 
 
 def _url_of(client: Any) -> str:
@@ -218,6 +227,12 @@ def _url_of(client: Any) -> str:
     http = getattr(client, "_client", None)
     base = getattr(http, "base_url", None)
     return str(base).rstrip("/") if base else "the Phoenix server"
+
+
+def _headers_of(client: Any) -> dict[str, str]:
+    # Likewise: a given client's headers (its credentials) for the span exporter.
+    headers = getattr(getattr(client, "_client", None), "headers", None)
+    return dict(headers) if headers else {}
 
 
 def _secrets(target: Target) -> tuple[str, ...]:

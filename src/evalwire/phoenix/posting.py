@@ -63,8 +63,9 @@ def create_experiment(
     splits: Iterable[str] = (),
     repetitions: int = 1,
     timeout: float | None = None,
-) -> str:
-    """Create a Phoenix experiment on a dataset version; its id."""
+) -> dict[str, Any]:
+    """Create a Phoenix experiment on a dataset version; Phoenix's description of it
+    (``id``, ``project_name``, ...)."""
     experiment = client.experiments.create(
         dataset_id=dataset_id,
         dataset_version_id=version_id,
@@ -74,7 +75,7 @@ def create_experiment(
         repetitions=repetitions,
         timeout=timeout,
     )
-    return str(experiment["id"])
+    return dict(experiment)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class Poster:
                 start_time=_utc(run.started_at),
                 end_time=_utc(run.ended_at),
                 repetition_number=run.repetition,
+                trace_id=run.trace_id,
                 error=run.error,
                 timeout=self.timeout,
             )

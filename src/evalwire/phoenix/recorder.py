@@ -19,7 +19,8 @@ link, and how many runs and evaluations could not be posted, if any.
 
 Settings (``[phoenix]``): ``workers`` (requests at once, default 8),
 ``attempts`` (per request, default 8), ``backoff`` (first delay in seconds,
-default 0.5), ``drain_timeout`` (default 120).
+default 0.5), ``drain_timeout`` (default 120), ``traces`` (task spans,
+default true; see :mod:`evalwire.phoenix.traces`), ``trace_wait`` (default 10).
 
 What Phoenix could not take stays in the embedded store, when it is on: the
 recorder notes in ``result.extra`` where the experiment belongs
@@ -51,6 +52,7 @@ from evalwire.phoenix.posting import (
     retrying,
     to_json,
 )
+from evalwire.phoenix.traces import TaskTracer, Traces
 
 if TYPE_CHECKING:
     from evalwire.config import Config
@@ -81,6 +83,7 @@ class Recording:
     remote: RemoteDataset
     experiment_id: str | None = None
     url: str | None = None
+    project_name: str | None = None  # the Phoenix project its task spans go to
     state: str = "creating"  # then "created" or "failed"
     waiting: list[Run] = field(default_factory=list)
     runs: int = 0  # heard
@@ -125,7 +128,7 @@ class Recording:
         client = recorder.connection.client
         metadata = experiment_metadata(result.dataset, result.metadata, result.params)
         try:
-            self.experiment_id = recorder.retry(
+            created = recorder.retry(
                 lambda: create_experiment(
                     client,
                     dataset_id=remote.id,
@@ -137,6 +140,8 @@ class Recording:
                     timeout=recorder.timeout,
                 )
             )
+            self.experiment_id = str(created["id"])
+            self.project_name = created.get("project_name")
             self.url = client.experiments.get_experiment_url(remote.id, self.experiment_id)
         except Exception as exc:
             self.note(f"the experiment could not be created: {recorder.describe(exc)}")
@@ -200,6 +205,9 @@ class Recorder:
         self.backoff = float(table.get("backoff", 0.5))
         self.drain_timeout = float(table.get("drain_timeout", 120.0))
         self.quiet = config.getoption("print_summary") is False
+        self.traces: Traces | None = None
+        if table.get("traces", True) and not config.getoption("no_traces"):
+            self.traces = Traces(phoenix.connection, wait=float(table.get("trace_wait", 10.0)))
         self.sync_command = _sync_command(phoenix, config)
         self.recordings: list[Recording] = []
         self.unrecorded: list[str] = []  # experiments whose dataset another loader gave
@@ -246,14 +254,34 @@ class Recorder:
         self.submit(recording._create)
         return recording
 
+    def tracer(self, recording: Recording | None) -> TaskTracer | None:
+        """A tracer for the recorded experiment's task spans, once Phoenix has created it."""
+        if self.traces is None or recording is None:
+            return None
+        if not recording.settled.wait(self.traces.wait):
+            self.traces.untraced.append(
+                f"{recording.name}: Phoenix had not created the experiment "
+                f"within {self.traces.wait:g} s"
+            )
+            return None
+        if recording.state != "created":
+            return None  # said already: its runs are not recorded either
+        return self.traces.tracer(recording.name, recording.project_name)
+
     def finish(self, out: TextIO | None = None, err: TextIO | None = None) -> int:
-        """Wait for the queue to drain (bounded), report, stop; 1 if anything was lost."""
+        """Wait for the queue to drain (bounded), report, stop; 1 if anything was lost.
+
+        Task spans that could not be sent are said, but do not change the status.
+        """
         out = out or sys.stdout
         err = err or sys.stderr
         with self._idle:
             self._idle.wait_for(lambda: self._pending == 0, self.drain_timeout)
         self.stop()
         status = 0
+        if self.traces is not None:
+            for line in self.traces.finish():
+                err.write(f"phoenix: traces: {line}\n")
         for recording in self.recordings:
             if recording.url and not self.quiet:
                 out.write(

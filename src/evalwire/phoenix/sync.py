@@ -33,13 +33,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalwire.errors import EvalwireError, UsageError
-from evalwire.models import Evaluation, Example, Run
+from evalwire.models import Evaluation, Run
 from evalwire.phoenix.client import Connection, describe
 from evalwire.phoenix.posting import (
     Poster,
@@ -48,6 +48,7 @@ from evalwire.phoenix.posting import (
     experiment_metadata,
     retrying,
 )
+from evalwire.store.queries import iter_runs
 
 __all__ = ["Outcome", "Settings", "render", "sync"]
 
@@ -173,7 +174,7 @@ def _sync_record(
                 splits=extra.get("phoenix_splits") or (),
                 repetitions=int(extra.get("phoenix_repetitions") or 1),
                 timeout=settings.timeout,
-            )
+            )["id"]
         )
         outcome.created = True
     outcome.experiment_id = experiment_id = str(experiment_id)
@@ -206,7 +207,7 @@ def _sync_record(
     seen: set[Key] = set()
     jobs: list[Future[None]] = []
     with ThreadPoolExecutor(max(1, settings.workers), "evalwire-sync") as pool:
-        for run in _stored_runs(conn, record.id):
+        for run in (stored.to_run() for stored in iter_runs(conn, record.id)):
             node_id = node_ids.get(run.example.id)
             if node_id is None:
                 outcome.count(failed=1)
@@ -286,56 +287,6 @@ def _record(row: tuple[Any, ...]) -> _Record:
 def _object(text: str | None) -> dict[str, Any]:
     value = json.loads(text) if text else {}
     return value if isinstance(value, dict) else {}
-
-
-def _stored_runs(conn: sqlite3.Connection, record_id: str) -> Iterator[Run]:
-    """The record's runs, as :class:`Run`, each with its evaluations (streamed)."""
-    cursor = conn.execute(
-        "SELECT r.id, r.example_id, r.idx, r.repetition, r.input, r.expected, r.metadata, "
-        "r.output, r.error, r.attempts, r.started_at, r.ended_at, "
-        "e.name, e.score, e.label, e.explanation, e.metadata, e.error, e.annotator_kind "
-        "FROM runs r LEFT JOIN evaluations e ON e.run_id = r.id "
-        "WHERE r.experiment_id = ? ORDER BY r.idx, r.repetition, r.id, e.id",
-        (record_id,),
-    )
-    current: list[Any] | None = None
-    evaluations: list[Evaluation] = []
-    for row in cursor:
-        if current is None or row[0] != current[0]:
-            if current is not None:
-                yield _run(current, evaluations)
-            current, evaluations = list(row[:12]), []
-        if row[12] is not None:
-            evaluations.append(
-                Evaluation(
-                    name=row[12],
-                    score=row[13],
-                    label=row[14],
-                    explanation=row[15],
-                    metadata=_object(row[16]),
-                    error=row[17],
-                    annotator_kind=row[18],
-                )
-            )
-    if current is not None:
-        yield _run(current, evaluations)
-
-
-def _run(row: list[Any], evaluations: list[Evaluation]) -> Run:
-    _, example_id, index, repetition, input_, expected, metadata, output, error = row[:9]
-    attempts, started_at, ended_at = row[9:12]
-    example = Example(example_id, _object(input_), _object(expected), _object(metadata))
-    return Run(
-        example,
-        repetition,
-        None if output is None else json.loads(output),
-        error,
-        started_at,
-        ended_at,
-        attempts,
-        tuple(evaluations),
-        index,
-    )
 
 
 def _note_experiment(

@@ -108,8 +108,14 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE experiments ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """``runs.trace_id``: the trace of the run's task span, when a tracer was on, so
+    ``evalwire sync`` links a run it posts later to the trace already in Phoenix."""
+    conn.execute("ALTER TABLE runs ADD COLUMN trace_id TEXT")
+
+
 #: Schema migrations, in order; ``MIGRATIONS[n - 1]`` takes a store to version ``n``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

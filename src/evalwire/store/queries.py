@@ -127,6 +127,7 @@ class StoredRun:
     started_at: float
     ended_at: float
     evaluations: list[StoredEvaluation] = field(default_factory=list)
+    trace_id: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -156,6 +157,7 @@ class StoredRun:
             attempts=self.attempts,
             evaluations=tuple(e.to_evaluation() for e in self.evaluations),
             index=self.index,
+            trace_id=self.trace_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,6 +174,7 @@ class StoredRun:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "duration": self.ended_at - self.started_at,
+            "trace_id": self.trace_id,
             "evaluations": [e.to_dict() for e in self.evaluations],
         }
 
@@ -358,7 +361,7 @@ def iter_runs(conn: sqlite3.Connection, experiment_id: str) -> Iterator[StoredRu
     """An experiment's runs in example order, each with its evaluations (streamed)."""
     cursor = conn.execute(
         "SELECT r.id, r.example_id, r.idx, r.repetition, r.input, r.expected, r.metadata, "
-        "r.output, r.error, r.attempts, r.started_at, r.ended_at, "
+        "r.output, r.error, r.attempts, r.started_at, r.ended_at, r.trace_id, "
         "e.name, e.score, e.label, e.explanation, e.metadata, e.error, e.annotator_kind "
         "FROM runs r LEFT JOIN evaluations e ON e.run_id = r.id "
         "WHERE r.experiment_id = ? ORDER BY r.idx, r.repetition, r.id, e.id",
@@ -383,11 +386,12 @@ def iter_runs(conn: sqlite3.Connection, experiment_id: str) -> Iterator[StoredRu
                 row[9],
                 row[10],
                 row[11],
+                trace_id=row[12],
             )
-        if row[12] is not None and current is not None:
+        if row[13] is not None and current is not None:
             current.evaluations.append(
                 StoredEvaluation(
-                    row[12], row[13], row[14], row[15], _loads(row[16]) or {}, row[17], row[18]
+                    row[13], row[14], row[15], row[16], _loads(row[17]) or {}, row[18], row[19]
                 )
             )
     if current is not None:

@@ -301,6 +301,7 @@ class Recorder:
                 run.attempts,
                 run.started_at,
                 run.ended_at,
+                run.trace_id,
             )
         )
         for e in run.evaluations:

@@ -26,7 +26,7 @@ INSERT_EXPERIMENT = """INSERT INTO experiments (
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 RUN_COLUMNS = (
     "id, experiment_id, example_id, idx, repetition, input, expected, metadata, "
-    "output, error, attempts, started_at, ended_at"
+    "output, error, attempts, started_at, ended_at, trace_id"
 )
 EVALUATION_COLUMNS = "run_id, name, score, label, explanation, metadata, error, annotator_kind"
 #: Bound parameters per statement: SQLite's smallest limit, before 3.32.
