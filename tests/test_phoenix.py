@@ -214,7 +214,10 @@ def test_a_client_given_to_the_python_api_is_used(
     assert proc.returncode == 0, proc.stderr
     (recorded,) = experiments_of(api, created["dataset_id"])
     assert proc.stdout.strip() == recorded["id"]
-    assert len(recorded_runs(api, recorded["id"])) == 2
+    runs = recorded_runs(api, recorded["id"])
+    assert len(runs) == 2
+    # Task spans go to the given client's server too: every run links to a trace.
+    assert all(r["trace_id"] for r in runs) and "traces:" not in proc.stderr
 
 
 # -- loading ------------------------------------------------------------------

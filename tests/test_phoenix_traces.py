@@ -148,6 +148,29 @@ def test_spans_phoenix_does_not_take_are_counted_once_and_logged_never(
     assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
 
 
+def test_an_outage_drops_spans_past_the_queue_quietly_and_the_end_waits_a_bounded_time(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(traces, "EXPORT_TIMEOUT", 2.0)
+    tracing = traces.Traces(Unreachable)
+    tracer = tracing.tracer("exp", "Experiment-1")
+    assert tracer is not None
+    with caplog.at_level(logging.DEBUG):
+        for i in range(3000):  # more than the span queue holds (2,048)
+            with tracer.task_span(Example(f"e{i}", {}), 1) as span:
+                span.finish(i, None)
+        started = time.monotonic()
+        lines = tracing.finish(timeout=1.0)
+        took = time.monotonic() - started
+
+    assert took < 5.0, took  # one flush budget, then what is left is dropped
+    assert lines == [
+        f"3000 of 3000 task span(s) could not be sent to {Unreachable.url}/v1/traces "
+        "(traces are best effort; the runs are recorded)"
+    ]
+    assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
+
+
 def test_an_experiment_without_a_project_runs_untraced_and_says_why() -> None:
     tracing = traces.Traces(Unreachable)
     assert tracing.tracer("exp", None) is None

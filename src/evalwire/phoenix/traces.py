@@ -25,9 +25,11 @@ other processes (Dask) runs those tasks untraced.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -46,14 +48,22 @@ EXPORT_TIMEOUT = 5.0
 FLUSH_TIMEOUT = 10.0
 
 _quiet = threading.local()
+_active = 0  # sessions tracing right now: while any is, a full span queue is quiet too
 
 
-class _QuietWhileExporting(logging.Filter):
-    """Drops the exporter's own log records while evalwire's exporter is exporting:
-    failures are counted and said once, not logged batch by batch."""
+class _Quiet(logging.Filter):
+    """Drops the OpenTelemetry SDK's own records about evalwire's spans: failures
+    are counted and said once, not logged batch by batch or span by span.
+
+    A record is evalwire's while evalwire's exporter is exporting in this thread;
+    the "queue full" warning (one per dropped span, from the thread that ended
+    the span) is dropped while a session traces.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(_quiet, "on", False)
+        if getattr(_quiet, "on", False):
+            return False
+        return not (_active and str(record.msg).startswith("Queue full"))
 
 
 class Traces:
@@ -62,8 +72,9 @@ class Traces:
     def __init__(self, connection: Callable[[], Connection], *, wait: float = 10.0) -> None:
         self._connection = connection  # made when first asked for
         self.wait = wait
-        self.spans = 0
-        self.failed = 0  # spans Phoenix did not take
+        self.started = itertools.count()  # next() is atomic: spans opened, from any thread
+        self.sent = 0  # spans Phoenix took
+        self.deadline: float | None = None  # set at the end: past it, spans are dropped
         self.untraced: list[str] = []  # experiments that ran without spans, and why
         self._providers: list[Any] = []
         self._lock = threading.Lock()
@@ -78,9 +89,13 @@ class Traces:
         except ImportError as exc:
             self.untraced.append(f"{name}: OpenTelemetry is not importable ({exc})")
             return None
+        global _active
         with self._lock:
+            if not self._providers:
+                with _filter_lock:
+                    _active += 1
             self._providers.append(provider)
-        return TaskTracer(provider.get_tracer("evalwire"), f"Task: {name}")
+        return TaskTracer(provider.get_tracer("evalwire"), f"Task: {name}", self.started)
 
     def _provider(self, project: str) -> Any:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -88,6 +103,7 @@ class Traces:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+        _install_filter()
         connection = self._connection()
         exporter = OTLPSpanExporter(
             endpoint=f"{connection.url}/v1/traces",
@@ -103,24 +119,31 @@ class Traces:
         )
         return provider
 
-    def count(self, spans: int, ok: bool) -> None:
+    def took(self, spans: int) -> None:
         with self._lock:
-            self.spans += spans
-            if not ok:
-                self.failed += spans
+            self.sent += spans
 
     def finish(self, timeout: float = FLUSH_TIMEOUT) -> list[str]:
-        """Send the spans still queued (bounded), stop; lines worth saying, if any."""
+        """Send the spans still queued (for ``timeout`` seconds, plus a batch in flight),
+        stop; the lines worth saying."""
+        global _active
         with self._lock:
             providers, self._providers = self._providers, []
+        # The SDK's flush sends every queued batch whatever its timeout says, so the
+        # exporter keeps the budget: past the deadline it drops what is left.
+        self.deadline = time.monotonic() + timeout
         for provider in providers:
-            provider.force_flush(int(timeout * 1000))
+            provider.force_flush()
         for provider in providers:
             provider.shutdown()
+        if providers:
+            with _filter_lock:
+                _active -= 1
         lines = [f"{why}; its runs have no traces" for why in self.untraced]
-        if self.failed:
+        started = next(self.started)
+        if self.sent < started:
             lines.append(
-                f"{self.failed} of {self.spans} task span(s) could not be sent to "
+                f"{started - self.sent} of {started} task span(s) could not be sent to "
                 f"{self._connection().url}/v1/traces "
                 "(traces are best effort; the runs are recorded)"
             )
@@ -134,11 +157,13 @@ class _Counting:
     def __init__(self, inner: Any, traces: Traces) -> None:
         self.inner = inner
         self.traces = traces
-        _install_filter()
 
     def export(self, spans: Sequence[Any]) -> Any:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
+        deadline = self.traces.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            return SpanExportResult.FAILURE
         _quiet.on = True
         try:
             result = self.inner.export(spans)
@@ -146,7 +171,8 @@ class _Counting:
             result = SpanExportResult.FAILURE
         finally:
             _quiet.on = False
-        self.traces.count(len(spans), result == SpanExportResult.SUCCESS)
+        if result == SpanExportResult.SUCCESS:
+            self.traces.took(len(spans))
         return result
 
     def shutdown(self) -> None:
@@ -170,7 +196,7 @@ def _install_filter() -> None:
                 "opentelemetry.sdk.trace.export",
                 "opentelemetry.sdk._shared_internal",
             ):
-                logging.getLogger(name).addFilter(_QuietWhileExporting())
+                logging.getLogger(name).addFilter(_Quiet())
             _filter_installed = True
 
 
@@ -208,9 +234,10 @@ class _Span:
 class TaskTracer:
     """One experiment's tracer (:class:`evalwire.tracing.Tracer`)."""
 
-    def __init__(self, tracer: Any, span_name: str) -> None:
+    def __init__(self, tracer: Any, span_name: str, started: Iterator[int]) -> None:
         self._tracer = tracer
         self.span_name = span_name
+        self._started = started
 
     @contextmanager
     def task_span(self, example: Example, repetition: int) -> Iterator[_Span]:
@@ -223,6 +250,7 @@ class TaskTracer:
             "evalwire.example_id": example.id,
             "evalwire.repetition": repetition,
         }
+        next(self._started)
         # A fresh context: every run is a trace of its own, whatever span is current.
         with self._tracer.start_as_current_span(
             self.span_name,
