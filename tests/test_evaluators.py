@@ -733,6 +733,17 @@ def test_weighted_refuses_negative_or_all_zero_weights() -> None:
         make_weighted_evaluator({exact: 0})
 
 
+def test_weighted_given_an_evaluator_without_a_weight_names_it() -> None:
+    with pytest.raises(ValueError, match="needs a weight for each evaluator.*got exact_match"):
+        make_weighted_evaluator([make_exact_match_evaluator()])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("factory", [make_all_pass_evaluator, make_any_pass_evaluator])
+def test_all_pass_and_any_pass_refuse_weights_meant_for_weighted(factory: Any) -> None:
+    with pytest.raises(ValueError, match=r"takes evaluators without weights.*\(exact_match, 2\)"):
+        factory([(make_exact_match_evaluator(), 2)])
+
+
 def test_a_composite_passes_each_child_only_the_arguments_it_declares() -> None:
     seen: list[dict[str, Any]] = []
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from evalwire.evaluators._calling import Child, ChildError, discard_awaitable, example_of, score_of
-from evalwire.evaluators._evaluation import PASS_LABELS, clip, failed, graded, verdict
+from evalwire.evaluators._evaluation import PASS_LABELS, clip, failed, graded, show, verdict
 from evalwire.models import Evaluation, Example
 
 __all__ = ["make_all_pass_evaluator", "make_any_pass_evaluator", "make_weighted_evaluator"]
@@ -51,8 +51,11 @@ def make_weighted_evaluator(
         raise ValueError("make_weighted_evaluator needs at least one evaluator")
     for pair in pairs:
         if not isinstance(pair, tuple) or len(pair) != 2:
-            raise ValueError(f"expected (evaluator, weight) pairs, got {pair!r}")
-    children = _children([fn for fn, _ in pairs])
+            raise ValueError(
+                "weighted needs a weight for each evaluator, as {evaluator: weight} "
+                f"or (evaluator, weight) pairs; got {_named(pair)} without one"
+            )
+    children = _children("weighted", [fn for fn, _ in pairs])
     weights = [_weight(child, weight) for child, (_, weight) in zip(children, pairs, strict=True)]
     total = sum(weights)
     if total <= 0:
@@ -106,7 +109,7 @@ def make_all_pass_evaluator(
     Evaluation`` scoring 1.0 (``"pass"``) or 0.0 (``"fail"``), explaining
     which child failed.
     """
-    children = _children(list(evaluators))
+    children = _children("all_pass", list(evaluators))
     _check_threshold(threshold)
 
     def plan() -> Plan:
@@ -142,7 +145,7 @@ def make_any_pass_evaluator(
     Evaluation`` scoring 1.0 (``"pass"``) or 0.0 (``"fail"``), explaining
     why each child failed.
     """
-    children = _children(list(evaluators))
+    children = _children("any_pass", list(evaluators))
     _check_threshold(threshold)
 
     def plan() -> Plan:
@@ -256,9 +259,16 @@ async def _call_async(child: Child, example: Example, output: Any) -> Any:
     return result
 
 
-def _children(evaluators: list[Callable[..., Any]]) -> list[Child]:
+def _children(composite: str, evaluators: list[Callable[..., Any]]) -> list[Child]:
     if not evaluators:
         raise ValueError("a composite evaluator needs at least one evaluator")
+    for fn in evaluators:
+        if isinstance(fn, tuple) and len(fn) == 2 and callable(fn[0]):
+            # Most likely {evaluator: weight} pairs meant for make_weighted_evaluator.
+            raise ValueError(
+                f"{composite} takes evaluators without weights (weights are for weighted); "
+                f"got ({_named(fn[0])}, {fn[1]!r})"
+            )
     children = [Child.of(fn) for fn in evaluators]
     # Two children built from one factory share a name; number the repeats so
     # each keeps its own entry in the explanation and metadata.
@@ -270,6 +280,12 @@ def _children(evaluators: list[Callable[..., Any]]) -> list[Child]:
             child = dataclasses.replace(child, name=f"{child.name}#{seen[child.name]}")
         named.append(child)
     return named
+
+
+def _named(value: Any) -> str:
+    """A function by its name, anything else by its (short) repr."""
+    name = getattr(value, "__name__", None) if callable(value) else None
+    return name if isinstance(name, str) else show(value)
 
 
 def _weight(child: Child, weight: Any) -> float:
