@@ -9,7 +9,9 @@ recorded in the store.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,68 @@ def test_last_skips_a_record_that_could_not_run(project: Path) -> None:
     assert [r["status"] for r in recorded(project)] == ["passed", "error", "passed"]
     assert result.returncode == 0, result.transcript
     assert gate(result)[0] == "baseline 0.9 − 0.02"
+
+
+#: The echo task, but at ``ex1`` it waits until ``ex0`` is recorded and then
+#: kills its own process, as ``kill -9`` would: the record is left interrupted.
+DIES_AT_EX1 = """
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+def task(input):
+    if input["x"] == 1:
+        store = Path(__file__).resolve().parents[2] / ".evalwire" / "evalwire.db"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+            try:
+                (recorded,) = conn.execute(
+                    "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+                    "WHERE e.status = 'running'"
+                ).fetchone()
+            finally:
+                conn.close()
+            if recorded:
+                break
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return input["x"]
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+def test_last_skips_an_interrupted_record(project: Path) -> None:
+    from evalwire.store import baseline
+
+    set_score(project, 0.5)
+    assert run(project).returncode == 0
+    task = project / "experiments" / "qa" / "task.py"
+    echo = task.read_text()
+    write(task, DIES_AT_EX1)
+    set_score(project, 0.9)
+    killed = run(project, "--task-concurrency", "1")
+    assert killed.returncode == -signal.SIGKILL, killed.transcript
+    write(task, echo)
+    set_score(project, 0.5)
+
+    # Against the interrupted record's 0.9 this would fail; the finished 0.5 is the baseline.
+    result = run(project, "--max-regression", "acc=0.1")
+
+    finished, interrupted, newest = recorded(project)
+    assert result.returncode == 0, result.transcript
+    assert gate(result)[0] == "baseline 0.5 − 0.1"
+    assert (finished["status"], interrupted["status"]) == ("passed", "running")  # as stored
+    conn = sqlite3.connect(project / ".evalwire" / "evalwire.db")
+    try:
+        named = baseline.by_id(conn, interrupted["id"], where="the store")
+        last = baseline.last(conn, ["qa"], before=float("inf"))
+    finally:
+        conn.close()
+    assert (named.status, named.means) == ("interrupted", {"acc": 0.9})  # what it holds
+    assert last["qa"].id == newest["id"]
 
 
 def test_a_baseline_record_without_the_evaluator_is_missing(project: Path) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -629,8 +630,212 @@ def test_kill_9_keeps_the_runs_already_recorded_and_the_store_readable(
     history = evalwire(*STORE, "history", "--json", cwd=tmp_path)
     assert history.returncode == 0, history.transcript
     [entry] = json.loads(history.stdout)
-    assert (entry["status"], entry["completed"]) == ("running", after)
+    assert (entry["status"], entry["completed"]) == ("interrupted", after)
     write_experiment(experiments, "slow", dataset=dataset[:3])
     done = run(tmp_path)
     assert done.returncode == 0, done.transcript
     assert len(read(path, "SELECT id FROM experiments")) == 2
+
+
+# -- who writes a record: running or interrupted -------------------------------------
+
+SLOW_TASK = "import time\n\ndef task(input):\n    time.sleep(0.05)\n    return input['x']\n"
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="process start times come from /proc"
+)
+
+
+def start_slow_run(root: Path, examples: int = 300) -> subprocess.Popen[bytes]:
+    """Start ``evalwire run`` on experiment ``slow`` (0.05 s a run), not waiting for it."""
+    experiments = project(root)
+    dataset = [{"id": f"ex{i}", "input": {"x": i}, "expected": {"x": i}} for i in range(examples)]
+    write_experiment(experiments, "slow", task=SLOW_TASK, dataset=dataset)
+    return subprocess.Popen(
+        [sys.executable, "-m", "evalwire", *STORE, "run", "-e", "experiments"]
+        + ["--task-concurrency", "2"],
+        cwd=root,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for_runs(path: Path, proc: subprocess.Popen[bytes], count: int) -> None:
+    deadline = time.monotonic() + 60
+    while count_runs(path) < count and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert count_runs(path) >= count, "no runs were recorded while the experiment ran"
+
+
+def kill_9(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def history_json(root: Path, *args: str) -> list[dict[str, Any]]:
+    done = evalwire(*STORE, "history", "--json", *args, cwd=root)
+    assert done.returncode == 0, done.transcript
+    entries: list[dict[str, Any]] = json.loads(done.stdout)
+    return entries
+
+
+def proc_stat(pid: int) -> tuple[str, int]:
+    """(state, start time) of a process, read from ``/proc/PID/stat`` as ``man 5 proc`` says."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    after_name = text[text.rindex(")") + 2 :].split()
+    return after_name[0], int(after_name[22 - 3])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+def test_a_record_still_being_written_is_running_and_names_its_writer(tmp_path: Path) -> None:
+    proc = start_slow_run(tmp_path)
+    try:
+        wait_for_runs(default_store(tmp_path), proc, 5)
+        [entry] = history_json(tmp_path)
+        shown = evalwire(*STORE, "show", "last", cwd=tmp_path)
+        assert proc.poll() is None, "the writer ended before the readers looked"
+        assert entry["status"] == "running"
+        assert (entry["writer"]["host"], entry["writer"]["pid"]) == (socket.gethostname(), proc.pid)
+        if Path("/proc/self/stat").exists():
+            assert entry["writer"]["started"] == proc_stat(proc.pid)[1]
+            boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+            assert entry["writer"]["boot"] == boot
+        assert shown.returncode == 0, shown.transcript
+        host = socket.gethostname()
+        assert f"status      running (pid {proc.pid} on {host})\n" in shown.stdout
+    finally:
+        kill_9(proc)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+def test_a_record_whose_process_was_killed_is_shown_interrupted_and_left_as_stored(
+    tmp_path: Path,
+) -> None:
+    proc = start_slow_run(tmp_path)
+    try:
+        wait_for_runs(default_store(tmp_path), proc, 5)
+    finally:
+        kill_9(proc)
+    path = default_store(tmp_path)
+    before = read(path, "SELECT * FROM experiments")
+
+    history = evalwire(*STORE, "history", cwd=tmp_path)
+    assert history.returncode == 0, history.transcript
+    header, line = history.stdout.splitlines()
+    assert line.split()[4] == "interrupted", history.stdout  # ID, date, time, NAME, STATUS
+    shown = evalwire(*STORE, "show", "last", cwd=tmp_path)
+    assert shown.returncode == 0, shown.transcript
+    assert (
+        f"status      interrupted (pid {proc.pid} on {socket.gethostname()} stopped before "
+        "it finished; `evalwire run --resume` continues it)\n"
+    ) in shown.stdout
+    [entry] = history_json(tmp_path)
+    assert entry["status"] == "interrupted"
+    # Readers only show it: the row still says what its writer last wrote.
+    after = read(path, "SELECT * FROM experiments")
+    assert after == before
+    assert after[0]["status"] == "running"
+    assert json.loads(after[0]["writer"])["pid"] == proc.pid
+
+
+@needs_proc
+def test_a_live_process_that_reused_the_writers_pid_is_not_taken_for_it(tmp_path: Path) -> None:
+    # This test process writes a record through the real recorder, so the
+    # record's writer is alive; then its noted start time is changed, as if
+    # the writer had died and the kernel had given its pid to this process.
+    path = tmp_path / "s.db"
+    conn = store_db.open_store(path, create=True)
+    assert conn is not None
+    recorder = Recorder(conn, path)
+    try:
+        recorder.start_experiment(
+            ("e1", "n", "n_x", "d", None, None, "{}", "{}", "{}", None, 1.0, "running", 3)
+        )
+        recorder.add_run("e1", make_run(0))
+        assert recorder.flush(30)
+    finally:
+        assert recorder.close() == 0
+    [written] = read(path, "SELECT writer FROM experiments")
+    writer = json.loads(written["writer"])
+    assert (writer["pid"], writer["started"]) == (os.getpid(), proc_stat(os.getpid())[1])
+    assert [e["status"] for e in history_json(tmp_path, "--store", str(path))] == ["running"]
+
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "UPDATE experiments SET writer = ?",
+            (json.dumps({**writer, "started": writer["started"] - 1}),),
+        )
+    conn.close()
+    [entry] = history_json(tmp_path, "--store", str(path))
+    assert (entry["status"], entry["completed"]) == ("interrupted", 1)
+
+
+@needs_proc
+def test_a_writer_is_gone_once_it_exits_even_before_it_is_reaped() -> None:
+    from evalwire.store.writer import Writer, alive, this_process
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while proc_stat(child.pid)[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)  # exited, but not waited for: a zombie
+    state, started = proc_stat(child.pid)
+    assert state == "Z"
+    here = this_process()
+    noted = Writer(here.host, child.pid, started, here.boot)
+    try:
+        assert alive(noted) is False
+    finally:
+        child.wait(timeout=30)
+    assert alive(noted) is False  # reaped: no such process at all
+    assert alive(here) is True
+
+
+@needs_proc
+def test_a_writer_from_another_boot_is_gone() -> None:
+    import dataclasses
+
+    from evalwire.store.writer import alive, shown_status, this_process
+
+    here = this_process()
+    rebooted = dataclasses.replace(here, boot="00000000-0000-0000-0000-000000000000")
+    assert alive(rebooted) is False
+    assert shown_status("running", rebooted) == "interrupted"
+    assert shown_status("running", here) == "running"
+
+
+def test_a_writer_on_another_host_or_not_noted_leaves_the_record_running() -> None:
+    import dataclasses
+
+    from evalwire.store.writer import Writer, alive, shown_status, this_process
+
+    elsewhere = dataclasses.replace(this_process(), host=socket.gethostname() + "-other", pid=1)
+    assert alive(elsewhere) is None
+    assert alive(None) is None
+    assert shown_status("running", elsewhere) == "running"
+    assert shown_status("running", None) == "running"
+    gone = dataclasses.replace(this_process(), pid=2**22 + 1)  # above Linux's pid_max
+    assert shown_status("running", gone) == "interrupted"
+    assert shown_status("passed", gone) == "passed"  # only running records are interrupted
+    assert Writer.from_json(elsewhere.to_json()) == elsewhere
+    assert Writer.from_json('{"pid": "x"}') is None
+
+
+def test_a_running_record_of_a_version_3_store_stays_running(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    conn = sqlite3.connect(path)
+    for migrate in store_db.MIGRATIONS[:3]:  # a store as evalwire wrote it before writers
+        migrate(conn)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute(
+        "INSERT INTO experiments (id, name, experiment_name, dataset, started_at, status) "
+        "VALUES ('old', 'n', 'n_x', 'd', 1.0, 'running')"
+    )
+    conn.commit()
+    conn.close()
+
+    [entry] = history_json(tmp_path, "--store", str(path))
+    assert (entry["id"], entry["status"], entry["writer"]) == ("old", "running", None)
+    assert read(path, "PRAGMA user_version") == [{"user_version": store_db.SCHEMA_VERSION}]
+    assert read(path, "SELECT writer FROM experiments") == [{"writer": None}]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +23,40 @@ from clihelpers import Result, evalwire, write, write_experiment, write_jsonl
 STORE = ("-p", "evalwire.builtin.store")
 
 #: Gives the wrong answers in ``answers.json`` beside it, else echoes the input.
+#: At the example ``die_at.txt`` beside it names, waits until the runs before
+#: it are in the store and then kills its own process, as ``kill -9`` would.
 TASK = """
 import json
+import os
+import signal
 import sqlite3
+import time
 from pathlib import Path
 
 def task(input):
     answers = Path(__file__).parent / "answers.json"
     wrong = json.loads(answers.read_text()) if answers.exists() else {}
+    die_at = Path(__file__).parent / "die_at.txt"
+    if die_at.exists() and input["x"] == int(die_at.read_text()):
+        die_once_recorded(input["x"])
     return wrong.get(str(input["x"]), input["x"])
+
+def die_once_recorded(runs):
+    store = Path(__file__).resolve().parents[2] / ".evalwire" / "evalwire.db"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        try:
+            (recorded,) = conn.execute(
+                "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+                "WHERE e.status = 'running'"
+            ).fetchone()
+        finally:
+            conn.close()
+        if recorded >= runs:
+            break
+        time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGKILL)
 """
 
 ROWS = [{"id": f"ex{i}", "input": {"x": i}, "expected": {"x": i}} for i in range(5)]
@@ -50,6 +77,23 @@ def run(root: Path, name: str = "qa", wrong: dict[str, int] | None = None) -> st
     write(root / "experiments" / name / "answers.json", json.dumps(wrong or {}))
     done = cli(root, "run", "-e", "experiments", "--name", name)
     assert done.returncode in (0, 1), done.transcript
+    return latest_id(root, name)
+
+
+def killed(root: Path, at: int, name: str = "qa") -> str:
+    """Run experiment ``name`` one example at a time until its process kills itself
+    (SIGKILL) at example ``ex{at}``, with the ``at`` runs before it recorded; its id."""
+    die_at = root / "experiments" / name / "die_at.txt"
+    write(die_at, str(at))
+    try:
+        done = cli(root, "run", "-e", "experiments", "--name", name, "--task-concurrency", "1")
+    finally:
+        die_at.unlink()
+    assert done.returncode == -signal.SIGKILL, done.transcript
+    return latest_id(root, name)
+
+
+def latest_id(root: Path, name: str) -> str:
     conn = sqlite3.connect(root / ".evalwire" / "evalwire.db")
     try:
         [(experiment_id,)] = conn.execute(
@@ -223,6 +267,30 @@ def test_compare_matches_examples_by_id_across_dataset_versions(root: Path) -> N
 
     text = cli(root, "compare", before, after)
     assert "1 only in A, 1 only in B" in text.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+def test_compare_with_an_interrupted_record_notes_it_holds_only_some_runs(root: Path) -> None:
+    before = run(root)
+    after = killed(root, at=3)
+    entries = cli_json(root, "history")
+    assert [(e["id"], e["status"]) for e in entries] == [
+        (after, "interrupted"),
+        (before, "passed"),
+    ]
+
+    result = cli_json(root, "compare", before, after)
+    assert (result["a"]["status"], result["b"]["status"]) == ("passed", "interrupted")
+    assert result["b"]["completed"] == 3
+    assert result["matched_runs"] == 3
+    assert result["unmatched_examples"] == {"only_a": 2, "only_b": 0}
+
+    text = cli(root, "compare", before, after)
+    assert text.returncode == 0, text.transcript
+    assert text.stderr == (
+        f"note: B ({after[:8]}) was interrupted: compared on the 3 of 5 run(s) it recorded\n"
+    )
+    assert "matched 3 run(s) over 3 example(s)" in text.stdout
 
 
 def test_compare_of_identical_runs_has_zero_delta_and_a_zero_interval(root: Path) -> None:

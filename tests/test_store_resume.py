@@ -105,28 +105,43 @@ def experiments(root: Path) -> list[dict[str, Any]]:
     return read(root, "SELECT * FROM experiments ORDER BY started_at, rowid")
 
 
-def killed_run(root: Path, *args: str, experiment: str = "qa", runs: int = 6) -> None:
-    """Start ``evalwire run ARGS`` with a slow task; ``kill -9`` it once ``runs`` runs
-    of ``experiment`` are recorded."""
-    proc = subprocess.Popen(
+def start_run(root: Path, *args: str, sleep: float = 0.05) -> subprocess.Popen[bytes]:
+    """Start ``evalwire run ARGS`` with a task that sleeps ``sleep`` seconds a call."""
+    return subprocess.Popen(
         [sys.executable, "-m", "evalwire", *STORE, "run", "-e", "experiments", *args],
         cwd=root,
-        env=environment(TASK_SLEEP="0.05"),
+        env=environment(TASK_SLEEP=str(sleep)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def wait_for_runs(root: Path, proc: subprocess.Popen[bytes], experiment: str, runs: int) -> None:
+    """Wait until ``runs`` runs of ``experiment`` are recorded, while ``proc`` still runs."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(recorded(root, experiment)) >= runs:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be caught running"
+
+
+def kill_9(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def killed_run(root: Path, *args: str, experiment: str = "qa", runs: int = 6) -> int:
+    """Start ``evalwire run ARGS`` with a slow task; ``kill -9`` it once ``runs`` runs
+    of ``experiment`` are recorded. Its pid."""
+    proc = start_run(root, *args)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(recorded(root, experiment)) >= runs:
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run ended before it could be killed"
+        wait_for_runs(root, proc, experiment, runs)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        kill_9(proc)
     assert proc.returncode == -signal.SIGKILL
+    return proc.pid
 
 
 def history(root: Path) -> list[dict[str, Any]]:
@@ -143,9 +158,11 @@ def history(root: Path) -> list[dict[str, Any]]:
 def test_resume_after_kill_9_runs_only_the_missing_examples_into_the_same_record(
     root: Path,
 ) -> None:
-    killed_run(root, "--task-concurrency", "2")
+    killed_pid = killed_run(root, "--task-concurrency", "2")
     [killed] = experiments(root)
     assert killed["status"] == "running"
+    assert json.loads(killed["writer"])["pid"] == killed_pid
+    assert [e["status"] for e in history(root)] == ["interrupted"]
     done_before = {example for example, _ in recorded(root, "qa")}
     called_before = len(calls(root))
 
@@ -159,10 +176,37 @@ def test_resume_after_kill_9_runs_only_the_missing_examples_into_the_same_record
     assert record["id"] == killed["id"]
     assert record["started_at"] == killed["started_at"]
     assert (record["status"], record["completed"], record["total"]) == ("passed", 40, 40)
+    assert json.loads(record["writer"])["pid"] != killed_pid  # the resuming process wrote it
     assert sorted(recorded(root, "qa")) == sorted((f"ex{i}", 1) for i in range(40))
     assert len(read(root, "SELECT id FROM evaluations")) == 40
     [entry] = history(root)
     assert (entry["id"], entry["completed"], entry["status"]) == (killed["id"], 40, "passed")
+
+
+@skip_on_windows
+def test_resume_does_not_take_over_a_record_a_live_process_is_still_writing(
+    root: Path,
+) -> None:
+    writing = start_run(root, "--task-concurrency", "1", sleep=0.5)
+    try:
+        wait_for_runs(root, writing, "qa", 2)
+        [live] = experiments(root)
+        resumed = run(root, "--resume")
+        assert writing.poll() is None, "the first run ended before the resume looked"
+    finally:
+        kill_9(writing)
+    assert resumed.returncode == 0, resumed.transcript
+    assert (
+        f"qa: not resuming {live['id'][:8]}: it is still being recorded by pid {writing.pid} on "
+    ) in resumed.stderr
+    assert "starting afresh" in resumed.stderr
+    first, fresh = experiments(root)
+    assert first["id"] == live["id"]
+    assert json.loads(first["writer"])["pid"] == writing.pid  # not reopened by the resume
+    assert (fresh["status"], fresh["completed"]) == ("passed", 40)
+    # What the first process recorded is still there: the resume deleted none of it.
+    first_runs = read(root, "SELECT count(*) AS n FROM runs WHERE experiment_id = ?", live["id"])
+    assert first_runs[0]["n"] >= 2
 
 
 def test_resume_retries_the_runs_whose_task_failed_and_replaces_them(root: Path) -> None:

@@ -6,9 +6,11 @@ The store is ``.evalwire/evalwire.db`` in the project root unless
 nothing. The file is opened and checked when the session is configured, so a
 store that cannot be used stops the session (exit 2) before anything runs.
 Runs are written by a writer thread as they complete (see
-:mod:`evalwire.store.records` for what survives a kill). With ``--resume``
-the store continues each experiment's latest record when its dataset and
-code are unchanged (see :mod:`evalwire.store.resume`). The subcommands
+:mod:`evalwire.store.records` for what survives a kill, and
+:mod:`evalwire.store.writer` for how a killed record reads as
+``interrupted``). With ``--resume`` the store continues each experiment's
+latest record when its dataset and code are unchanged (see
+:mod:`evalwire.store.resume`). The subcommands
 ``history``, ``show``, ``compare`` and ``export`` read the store back, and
 ``rescore`` scores a record's outputs again with the current evaluators.
 

@@ -4,7 +4,8 @@
 its schema), ``records`` writes to it as runs complete, ``queries`` reads it
 back, ``compare`` holds the statistics behind ``evalwire compare``, and
 ``commands`` is the command line (``history``, ``show``, ``compare``,
-``export``). The plugin that wires them into a session is
+``export``); ``writer`` notes which process writes a record, so that one
+whose process was killed reads as ``interrupted``. The plugin that wires them into a session is
 :mod:`evalwire.builtin.store`.
 
 Nothing here is imported until a store is used, so ``evalwire --help``

@@ -8,9 +8,12 @@ comparing.
 ``last`` is the most recent *finished* record of the experiment's name that
 started before the session: status ``passed`` or ``failed`` (both have
 means; a failed record is one where some task or evaluator raised), never an
-``error`` record (nothing ran), a ``running`` one (still running, or killed),
-or a dry run (never recorded). An explicit id (or unique prefix) names one
-record, whatever its name and status.
+``error`` record (nothing ran), a ``running`` one (still being written), an
+``interrupted`` one (its process was killed before it finished, see
+:mod:`evalwire.store.writer`: its means cover only the runs it got to), or a
+dry run (never recorded). An explicit id (or unique prefix) names one
+record, whatever its name and status: a running or interrupted one serves
+with the means of the runs it holds, and its ``status`` says which it is.
 
 The store is only read here: it is opened with
 :func:`evalwire.store.db.open_store` without ``create``, so a missing store
@@ -29,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from evalwire.errors import UsageError
+from evalwire.store.writer import Writer, shown_status
 
 __all__ = ["Baseline", "by_id", "last", "match_id", "reading"]
 
 #: The statuses of a finished record whose means can serve as a baseline.
 FINISHED = ("passed", "failed")
-_COLUMNS = "id, name, started_at, ended_at, status, scores"
+_COLUMNS = "id, name, started_at, ended_at, status, scores, writer"
 
 
 @dataclass(frozen=True)
@@ -137,12 +141,12 @@ def match_id(conn: sqlite3.Connection, ref: str, *, where: str, what: str = "exp
 
 
 def _baseline(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Baseline:
-    id_, name, started_at, ended_at, status, scores = row
+    id_, name, started_at, ended_at, status, scores, writer = row
     if scores is None or ended_at is None:
         means = _live_means(conn, id_)  # an unfinished record named by id: what it holds
     else:
         means = {str(k): _mean(v) for k, v in (json.loads(scores) or {}).items()}
-    return Baseline(id_, name, started_at, status, means)
+    return Baseline(id_, name, started_at, shown_status(status, Writer.from_json(writer)), means)
 
 
 def _mean(summary: Any) -> float | None:

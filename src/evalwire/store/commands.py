@@ -11,6 +11,10 @@ Experiments are named by full id, unique id prefix, ``last`` or ``last~N``
 ``compare``, a ``last`` beside an explicit id means the last of that id's
 experiment name. ``rescore`` is the one that writes: it records a new
 experiment (see :mod:`evalwire.store.rescore`).
+
+A record whose process died before it finished shows as ``interrupted``
+(see :mod:`evalwire.store.writer`); ``compare`` notes on stderr when a side
+is interrupted or still running, since it holds only some of its runs.
 """
 
 from __future__ import annotations
@@ -200,6 +204,10 @@ def compare(a: str, b: str, seed: int, name: str | None, as_json: bool, store: s
                 )
             )
             return
+        for label, record in (("A", first), ("B", second)):
+            note = render.unfinished(label, record)
+            if note:
+                click.echo(note, err=True)
         if first.name != second.name:
             click.echo(
                 f"note: comparing experiments of different names "

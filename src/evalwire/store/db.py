@@ -114,8 +114,15 @@ def _v3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN trace_id TEXT")
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    """``experiments.writer``: the process that started or reopened the record (JSON,
+    see :mod:`evalwire.store.writer`), so readers can tell a record whose process
+    was killed (``interrupted``) from one still being written (``running``)."""
+    conn.execute("ALTER TABLE experiments ADD COLUMN writer TEXT")
+
+
 #: Schema migrations, in order; ``MIGRATIONS[n - 1]`` takes a store to version ``n``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

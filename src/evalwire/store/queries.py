@@ -6,6 +6,10 @@ scoped to one experiment name: the ``--name`` given, else the only name in
 the store; when the store holds several names and none is given, ``last``
 is refused rather than guessed (comparing the last ``capitals`` run with the
 last ``retrieval`` run is never what was meant).
+
+A record stored as ``running`` whose writer is gone reads back as
+``interrupted`` (see :mod:`evalwire.store.writer`); the store itself is not
+changed.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from typing import Any
 from evalwire.errors import UsageError
 from evalwire.models import SUMMARY_FIELDS, Evaluation, Example, Run
 from evalwire.store.compare import Key, RunScores
+from evalwire.store.writer import Writer, shown_status
 
 _LAST = re.compile(r"^last(?:~(\d+))?$")
 _COLUMNS = (
     "id, name, experiment_name, dataset, dataset_version, task_hash, evaluator_hashes, "
     "params, metadata, git_commit, started_at, ended_at, status, error, total, completed, "
-    "task_errors, scores"
+    "task_errors, scores, writer"
 )
 _NEWEST_FIRST = "ORDER BY started_at DESC, rowid DESC"
 #: The metadata key linking a rescored record to the one whose outputs it scored.
@@ -34,7 +39,12 @@ RESCORED_FROM = "rescored_from"
 
 @dataclass(frozen=True)
 class StoredExperiment:
-    """One recorded experiment. ``scores`` maps evaluator → mean, count, errors."""
+    """One recorded experiment. ``scores`` maps evaluator → mean, count, errors.
+
+    ``status`` is as readers show it: ``interrupted`` for a record stored as
+    ``running`` whose writer (the process that started or last reopened it)
+    is known to be gone.
+    """
 
     id: str
     name: str
@@ -54,6 +64,7 @@ class StoredExperiment:
     completed: int
     task_errors: int
     scores: dict[str, dict[str, Any]]
+    writer: Writer | None = None
 
     @property
     def duration(self) -> float | None:
@@ -72,6 +83,7 @@ class StoredExperiment:
             "git_commit": self.git_commit,
             "task_hash": self.task_hash,
             "evaluator_hashes": self.evaluator_hashes,
+            "writer": None if self.writer is None else self.writer.to_dict(),
         }
 
 
@@ -211,7 +223,9 @@ def _experiment(conn: sqlite3.Connection, row: tuple[Any, ...]) -> StoredExperim
         completed,
         task_errors,
         scores,
+        writer_json,
     ) = row
+    writer = Writer.from_json(writer_json)
     if scores is None or completed is None:
         # Still running, or killed before it finished: count what was recorded.
         completed, task_errors, live = _live_totals(conn, id_)
@@ -231,12 +245,13 @@ def _experiment(conn: sqlite3.Connection, row: tuple[Any, ...]) -> StoredExperim
         git_commit,
         started_at,
         ended_at,
-        status,
+        shown_status(status, writer),
         error,
         total,
         completed,
         task_errors or 0,
         scores,
+        writer,
     )
 
 

@@ -21,6 +21,11 @@ A resumed experiment (``evalwire run --resume``) is not inserted again: its
 row is reopened (status ``running``, totals cleared so readers count the
 rows live) and the runs the resume did not keep are deleted, in the same
 transaction, before any new run of it is written.
+
+Starting or reopening a row notes this process as its writer (see
+:mod:`evalwire.store.writer`), so that readers can tell a record whose
+process was killed from one still being written. That is one value per
+experiment; writing runs is untouched.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from evalwire.store import rows
 from evalwire.store.db import is_locked, retrying, transaction
 from evalwire.store.rows import ENCODE_ERRORS, encode, finish_row, safe_repr
+from evalwire.store.writer import this_process
 
 if TYPE_CHECKING:
     from evalwire.models import ExperimentResult, Run
@@ -63,7 +69,8 @@ _EXPERIMENT, _RUN, _FINISH, _FLUSH, _STOP, _REOPEN = range(6)
 #: A resumed experiment's row, back to running; the final UPDATE sets the rest.
 REOPEN_EXPERIMENT = """UPDATE experiments SET
     status = 'running', ended_at = NULL, error = NULL, completed = NULL, task_errors = NULL,
-    scores = NULL, total = ?, dataset_version = ?, git_commit = coalesce(?, git_commit)
+    scores = NULL, total = ?, dataset_version = ?, git_commit = coalesce(?, git_commit),
+    writer = ?
 WHERE id = ?"""
 
 
@@ -107,6 +114,8 @@ class Recorder:
         self.interval = interval
         self.lost_runs = 0
         self.commits = 0
+        #: Noted on every row this recorder starts or reopens.
+        self.writer = this_process().to_json()
         self._warn = warn or _stderr
         self._failed = False
         self._experiments: dict[str, _Experiment] = {}
@@ -356,11 +365,12 @@ class Recorder:
                     )
                     next_id += len(runs)
                 elif kind == _EXPERIMENT:
-                    conn.execute(rows.INSERT_EXPERIMENT, payload)
+                    conn.execute(rows.INSERT_EXPERIMENT, (*payload, self.writer))
                 elif kind == _FINISH:
                     conn.execute(rows.FINISH_EXPERIMENT, payload)
                 elif kind == _REOPEN:
-                    _reopen(conn, *payload)
+                    row, keep, values = payload
+                    _reopen(conn, row, keep, values, self.writer)
 
 
 def _reopen(
@@ -368,10 +378,11 @@ def _reopen(
     row: tuple[Any, ...],
     keep: frozenset[tuple[str, int]],
     values: tuple[Any, ...],
+    writer: str,
 ) -> None:
     experiment_id = row[0]
-    if conn.execute(REOPEN_EXPERIMENT, (*values, experiment_id)).rowcount == 0:
-        conn.execute(rows.INSERT_EXPERIMENT, row)
+    if conn.execute(REOPEN_EXPERIMENT, (*values, writer, experiment_id)).rowcount == 0:
+        conn.execute(rows.INSERT_EXPERIMENT, (*row, writer))
         return
     stale = [
         (run_id,)

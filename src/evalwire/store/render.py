@@ -13,6 +13,7 @@ from typing import Any
 
 from evalwire.store.compare import Comparison
 from evalwire.store.queries import StoredExperiment, StoredRun
+from evalwire.store.writer import INTERRUPTED, RUNNING
 
 SHORT_ID = 8
 #: How many regressed and improved examples ``compare`` lists in text.
@@ -97,7 +98,7 @@ def header(e: StoredExperiment) -> list[str]:
         f"experiment  {e.id}",
         f"name        {e.name}  [{e.experiment_name}]",
         f"dataset     {e.dataset}{version}",
-        f"status      {e.status}" + (f": {e.error}" if e.error else ""),
+        f"status      {e.status}" + (f": {e.error}" if e.error else "") + _writer(e),
         f"started     {when(e.started_at)}   duration {seconds(e.duration)}",
         f"runs        {e.completed}"
         + (f"/{e.total}" if e.total is not None else "")
@@ -111,6 +112,35 @@ def header(e: StoredExperiment) -> list[str]:
     if e.metadata:
         lines.append(f"metadata    {json.dumps(e.metadata, default=str)}")
     return lines
+
+
+def _writer(e: StoredExperiment) -> str:
+    """Who was writing an unfinished record, after its status."""
+    if e.writer is None:
+        return ""
+    if e.status == INTERRUPTED:
+        return (
+            f" ({e.writer.describe()} stopped before it finished; "
+            "`evalwire run --resume` continues it)"
+        )
+    if e.status == RUNNING:
+        return f" ({e.writer.describe()})"
+    return ""
+
+
+def unfinished(label: str, e: StoredExperiment) -> str | None:
+    """A note that one side of a comparison holds only some of its runs, if it does."""
+    if e.status == INTERRUPTED:
+        state = "was interrupted"
+    elif e.status == RUNNING:
+        state = "is still running"
+    else:
+        return None
+    of = f" of {e.total}" if e.total is not None else ""
+    return (
+        f"note: {label} ({e.id[:SHORT_ID]}) {state}: compared on the {e.completed}{of} "
+        "run(s) it recorded"
+    )
 
 
 def _cell(run: StoredRun, name: str) -> str:

@@ -21,8 +21,16 @@ sound, and ``evalwire rescore`` scores outputs again. A record that lacks
 nothing is continued too, and nothing runs: that is how a killed sweep's
 finished arms are reported again instead of run again.
 
-When the record cannot be continued (something changed), or there is none,
-one line on stderr says so and the experiment starts afresh as a new record.
+A record whose process was killed (``interrupted``, see
+:mod:`evalwire.store.writer`) is what ``--resume`` is for: it is continued
+like any other. A record still being written by a live process on this host
+is not: two processes would record the same runs into it. The experiment
+starts afresh instead. A ``running`` record written on another host (or
+before writers were noted) cannot be checked, and is continued as before.
+
+When the record cannot be continued (something changed, or it is still
+being written), or there is none, one line on stderr says so and the
+experiment starts afresh as a new record.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from evalwire.store.db import open_store
 from evalwire.store.provenance import code_hashes
 from evalwire.store.queries import StoredExperiment, StoredRun, iter_runs, latest
 from evalwire.store.rows import to_json
+from evalwire.store.writer import RUNNING, alive
 
 if TYPE_CHECKING:
     from evalwire.session import Experiment
@@ -66,6 +75,9 @@ def find(
             say(f"{name}: nothing to resume; starting afresh")
             return None
         reasons = changes(stored, experiment)
+        if stored.status == RUNNING and stored.writer is not None and alive(stored.writer):
+            # Two processes recording into one record would each run what it lacks.
+            reasons.insert(0, f"it is still being recorded by {stored.writer.describe()}")
         if reasons:
             say(
                 f"{name}: not resuming {stored.id[:SHORT_ID]}: {'; '.join(reasons)}; "

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from evalwire.models import ExperimentResult
     from evalwire.session import Experiment
 
+#: Takes an :func:`experiment_row` and, last, the writer: the recorder adds that
+#: (the process that writes the record, see :mod:`evalwire.store.writer`).
 INSERT_EXPERIMENT = """INSERT INTO experiments (
     id, name, experiment_name, dataset, dataset_version, task_hash, evaluator_hashes,
-    params, metadata, git_commit, started_at, status, total
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    params, metadata, git_commit, started_at, status, total, writer
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 RUN_COLUMNS = (
     "id, experiment_id, example_id, idx, repetition, input, expected, metadata, "
     "output, error, attempts, started_at, ended_at, trace_id"
@@ -72,7 +74,8 @@ encode = _make_encoder()
 
 
 def experiment_row(experiment: Experiment, git_commit: str | None) -> tuple[Any, ...]:
-    """The ``experiments`` row of an experiment that is starting (status ``running``)."""
+    """The ``experiments`` row of an experiment that is starting (status ``running``),
+    all of :data:`INSERT_EXPERIMENT` but the writer."""
     spec, result = experiment.spec, experiment.result
     task_hash, evaluator_hashes = code_hashes(spec)
     return (
