@@ -162,9 +162,10 @@ def test_phoenix_recording_records_every_run_and_evaluation() -> None:
     result = phoenix_recording.run(examples=20, runs=1)
     assert_shape(result, "phoenix_recording")
     if result["checks"]["phoenix_listed"]:
-        assert result["checks"]["experiments"] == 1
+        assert result["checks"]["experiments"] == 2  # with task spans, and --no-traces
         assert result["checks"]["runs_per_experiment"] == [20]
         assert result["checks"]["evaluations_per_experiment"] == [20]
+        assert result["checks"]["runs_with_a_trace_per_experiment"] == [0, 20]
 
 
 def test_the_entry_point_writes_the_results_file(
