@@ -7,7 +7,6 @@ read from the raw arguments first, as pytest does.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -28,6 +27,15 @@ def _version() -> str:
         return version("evalwire")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "unknown"
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # Reading the version parses evalwire's METADATA (and imports the email
+    # package to do it): only when asked, not to build every command line.
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(f"evalwire {_version()}", color=ctx.color)
+    ctx.exit()
 
 
 def plugin_args(argv: Sequence[str]) -> list[str]:
@@ -90,8 +98,13 @@ def build_cli(plugins: Plugins) -> click.Group:
     """The command group, with plugins' options and subcommands added."""
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-    @click.version_option(
-        _version(), "--version", prog_name="evalwire", message="%(prog)s %(version)s"
+    @click.option(
+        "--version",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_show_version,
+        help="Show the version and exit.",
     )
     @plugin_option
     def cli() -> None:
@@ -207,6 +220,8 @@ def build_cli(plugins: Plugins) -> click.Group:
         """List every registered plugin: name, distribution, version, hooks."""
         infos = plugins.infos()
         if as_json:
+            import json
+
             click.echo(
                 json.dumps(
                     [

@@ -40,20 +40,9 @@ checking them); this module is the place to import it from.
 """
 
 from evalwire.gating.checking import check, choose_baseline, declared_evaluators, unmatched
+from evalwire.gating.names import BASELINE, FAIL_UNDER, LAST, MAX_REGRESSION, MINUS, STASH_KEY
 from evalwire.gating.reading import plan
-from evalwire.gating.records import (
-    BASELINE,
-    FAIL_UNDER,
-    LAST,
-    MAX_REGRESSION,
-    MINUS,
-    STASH_KEY,
-    TOLERANCE,
-    Gate,
-    GatePlan,
-    GateResult,
-    format_number,
-)
+from evalwire.gating.records import TOLERANCE, Gate, GatePlan, GateResult, format_number
 
 __all__ = [
     "BASELINE",

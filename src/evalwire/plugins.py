@@ -9,7 +9,6 @@ traces hook calls to stderr.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import os
@@ -138,7 +137,7 @@ class Plugins:
             # Reading a distribution's metadata parses its METADATA file: do it
             # only for the listing, or when a plugin fails and must be named.
             dist = getattr(ep, "dist", None)
-            if not autoload and (dist.metadata["Name"] if dist else None) != DISTRIBUTION:
+            if not autoload and _dist_name(dist) != DISTRIBUTION:
                 continue
             try:
                 plugin = ep.load()
@@ -194,6 +193,8 @@ class Plugins:
             for impl in hook.get_hookimpls():
                 if impl.optionalhook:
                     continue
+                import difflib  # only to name the hook a plugin probably meant
+
                 name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
                 close = difflib.get_close_matches(hook_name, _hook_names(), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -346,6 +347,19 @@ class Plugins:
         )
         failed = 1 if self.reporter_failures else 0
         return max([exitstatus, failed, *(a for a in answers if isinstance(a, int))])
+
+
+def _dist_name(dist: Any) -> str | None:
+    """A distribution's normalized name, without parsing its METADATA when it can.
+
+    The name of the ``.dist-info`` folder (``evalwire-1.0.dist-info``) gives it;
+    ``importlib.metadata`` and its backport compute it from there as
+    ``_normalized_name``. Anything else falls back to the metadata's ``Name``.
+    """
+    if dist is None:
+        return None
+    normalized = getattr(dist, "_normalized_name", None)
+    return str(normalized) if normalized is not None else str(dist.metadata["Name"])
 
 
 def _hook_names() -> list[str]:

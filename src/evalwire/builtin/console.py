@@ -13,7 +13,7 @@ it only notes the first few distinct errors and, at most every
 imported only once something is drawn, so ``evalwire --help`` stays fast.
 
 This module is the live part; the summary at the end is drawn by
-:mod:`evalwire.builtin._console_summary`.
+:mod:`evalwire.builtin._console_summary`, imported once a session starts.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from evalwire.builtin._console_summary import STATUS_STYLE, Glyphs, details, print_summary
 from evalwire.builtin._errors import DistinctErrors
 from evalwire.builtin._format import count, duration, error_counts
 from evalwire.plugins import hookimpl
@@ -115,6 +114,8 @@ class _Reporter:
     """The console reporter for one session (kept in ``config.stash["console"]``)."""
 
     def __init__(self, config: Config, started_at: float) -> None:
+        from evalwire.builtin._console_summary import Glyphs
+
         self.verbosity = config.verbosity
         self.silent = config.getoption("print_summary") is False
         self.quiet = self.silent or config.verbosity < 0
@@ -183,6 +184,8 @@ class _Reporter:
         if self.live:
             from rich.text import Text
 
+            from evalwire.builtin._console_summary import STATUS_STYLE
+
             if tracker.task_id is not None:
                 self.progress.remove_task(tracker.task_id)
             mark = self.glyphs.ok if result.status == "passed" else self.glyphs.bad
@@ -206,6 +209,8 @@ class _Reporter:
     # -- the summary -----------------------------------------------------------
 
     def session_finish(self, session: Session, results: list[ExperimentResult]) -> None:
+        from evalwire.builtin._console_summary import details, print_summary
+
         self.stop()
         if self.silent or not results:
             return

@@ -13,10 +13,8 @@ experiment's own modules do not linger in ``sys.modules``).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import sys
-import traceback
 import types
 from pathlib import Path
 from typing import Any
@@ -65,6 +63,8 @@ class _LoadError(Exception):
 
 
 def _import_folder(folder: Path) -> tuple[types.ModuleType, dict[str, Any]]:
+    import hashlib  # here, not at import: loading OpenSSL's hashes costs every command ~3 ms
+
     package = "_evalwire_exp_" + hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
     saved_path = list(sys.path)
     saved_modules = set(sys.modules)
@@ -128,6 +128,8 @@ def _import_file(package: str, path: Path) -> types.ModuleType:
 
 def _where(exc: BaseException, path: Path) -> str:
     """The exception, with the line of the user's file it came from."""
+    import traceback
+
     line = None
     if isinstance(exc, SyntaxError) and exc.lineno:
         line = exc.lineno

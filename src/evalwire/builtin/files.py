@@ -43,23 +43,12 @@ dataset's rows leaves it unchanged.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalwire.builtin._rows import (
-    CsvExamples,
-    CsvLayout,
-    JsonlExamples,
-    TestsetExamples,
-    csv_records,
-    load_json,
-    scan_lines,
-)
 from evalwire.errors import DatasetError
 from evalwire.models import Dataset
 from evalwire.plugins import hookimpl
@@ -186,9 +175,13 @@ def _bad_setting(key: str, wanted: str, value: object) -> DatasetError:
 
 
 # -- loading ------------------------------------------------------------------
+# The readers (evalwire.builtin._rows) are imported when a dataset is read: this
+# plugin loads for every command, `evalwire --help` included.
 
 
 def _load_file(name: str, path: Path, settings: _Settings) -> Dataset:
+    from evalwire.builtin._rows import JsonlExamples, load_json, scan_lines
+
     if path.suffix == ".jsonl":
         version, size = scan_lines(path)
         return Dataset(name, JsonlExamples(path), version, size, str(path))
@@ -201,6 +194,8 @@ def _load_file(name: str, path: Path, settings: _Settings) -> Dataset:
 def _load_csv(name: str, path: Path, settings: _Settings) -> Dataset:
     # One pass now, to report a broken header or record before anything runs
     # and to count the examples; the examples themselves are read when iterated.
+    from evalwire.builtin._rows import CsvExamples, CsvLayout, csv_records, scan_lines
+
     version, _ = scan_lines(path)
     records = csv_records(path)
     first = next(records, None)
@@ -215,6 +210,11 @@ def _load_csv(name: str, path: Path, settings: _Settings) -> Dataset:
 
 
 def _load_testset(name: str, settings: _Settings) -> Dataset | None:
+    import hashlib
+    import json
+
+    from evalwire.builtin._rows import CsvLayout, TestsetExamples, csv_records
+
     path = settings.csv_path
     assert path is not None
     if not path.is_file():
@@ -257,6 +257,8 @@ def _describe_testset(name: str, settings: _Settings) -> str:
 
 
 def _tags(path: Path, settings: _Settings) -> Sequence[str]:
+    from evalwire.builtin._rows import csv_records
+
     records = csv_records(path)
     first = next(records, None)
     if first is None:

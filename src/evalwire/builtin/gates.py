@@ -26,12 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalwire import gates
-from evalwire.gates import LAST, MINUS, STASH_KEY, GatePlan, GateResult, format_number
+from evalwire.gating.names import BASELINE, FAIL_UNDER, LAST, MAX_REGRESSION, MINUS, STASH_KEY
 from evalwire.plugins import hookimpl
+
+# The gating logic (evalwire.gates) is imported by the hooks that use it, not
+# here: this plugin loads for every command, `evalwire --help` included.
 
 if TYPE_CHECKING:
     from evalwire.config import Config, OptionParser
+    from evalwire.gates import GatePlan, GateResult
     from evalwire.models import ExperimentResult
     from evalwire.session import Experiment, Session
     from evalwire.store.baseline import Baseline
@@ -56,7 +59,7 @@ class _Baselines:
 def evalwire_addoption(parser: OptionParser) -> None:
     parser.addoption(
         "--fail-under",
-        dest=gates.FAIL_UNDER,
+        dest=FAIL_UNDER,
         multiple=True,
         default=None,
         metavar="EVALUATOR=VALUE",
@@ -64,7 +67,7 @@ def evalwire_addoption(parser: OptionParser) -> None:
     )
     parser.addoption(
         "--max-regression",
-        dest=gates.MAX_REGRESSION,
+        dest=MAX_REGRESSION,
         multiple=True,
         default=None,
         metavar="EVALUATOR=DELTA",
@@ -73,7 +76,7 @@ def evalwire_addoption(parser: OptionParser) -> None:
     )
     parser.addoption(
         "--baseline",
-        dest=gates.BASELINE,
+        dest=BASELINE,
         multiple=True,
         default=None,
         metavar="last|ID",
@@ -84,6 +87,8 @@ def evalwire_addoption(parser: OptionParser) -> None:
 
 @hookimpl
 def evalwire_configure(config: Config) -> None:
+    from evalwire import gates
+
     # Malformed gates, and baselines the store does not hold, stop the session
     # (exit 2) before anything runs.
     plan = gates.plan(config)
@@ -94,6 +99,9 @@ def evalwire_configure(config: Config) -> None:
 
 @hookimpl
 def evalwire_session_start(session: Session) -> None:
+    from evalwire import gates
+    from evalwire.gates import GatePlan
+
     config = session.config
     records: list[GateResult] = []
     config.stash[STASH_KEY] = records
@@ -107,6 +115,9 @@ def evalwire_session_start(session: Session) -> None:
 
 @hookimpl
 def evalwire_experiment_finish(experiment: Experiment, result: ExperimentResult) -> None:
+    from evalwire import gates
+    from evalwire.gates import GatePlan
+
     config = experiment.config
     plan = config.stash.get(_PLAN)
     records = config.stash.get(STASH_KEY)
@@ -178,6 +189,7 @@ def _find_records(config: Config, plan: GatePlan) -> _Baselines:
 
 def _choose(found: _Baselines, plan: GatePlan, names: list[str], started_at: float) -> None:
     """Each gated experiment's baseline (or why it has none), before any of them runs."""
+    from evalwire import gates
     from evalwire.store import baseline
 
     gated = [name for name in names if plan.regressions_for(name)]
@@ -209,9 +221,11 @@ def render_table(records: list[GateResult], *, dry_run: bool = False) -> str:
     A ``kind`` column (``fail_under``, ``max_regression``) is shown when some
     gate is a regression gate.
     """
+    from evalwire.gates import format_number
+
     ok, bad = _marks(sys.stdout)
     minus = MINUS if _encodable(MINUS, sys.stdout) else "-"
-    kinds = any(r.kind != gates.FAIL_UNDER for r in records)
+    kinds = any(r.kind != FAIL_UNDER for r in records)
     kind = ("kind",) if kinds else ()
     header = ("experiment", "evaluator", *kind, "threshold", "measured", "verdict")
     rows = [

@@ -30,6 +30,7 @@ error messages (see :mod:`evalwire.builtin._errors`).
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -299,11 +300,18 @@ def _listing(samples: dict[str, str], total: int) -> str:
 
 # Characters XML 1.0 cannot hold at all; an error message may carry them
 # (ANSI colours, NULs), and ElementTree would write them as they are.
-_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ILLEGAL = "[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+
+
+@functools.cache
+def _illegal() -> re.Pattern[str]:
+    # Compiled when a report is written: a class spanning all of Unicode takes
+    # ~6 ms to compile, which every command would pay at plugin load.
+    return re.compile(_ILLEGAL)
 
 
 def _xml_text(text: str) -> str:
-    return _ILLEGAL.sub("\ufffd", text)
+    return _illegal().sub("\ufffd", text)
 
 
 def _element(tag: str, **attrs: Any) -> Element:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from evalwire.gating.records import LAST, MAX_REGRESSION, TOLERANCE, Gate, GatePlan, GateResult
+from evalwire.gating.names import LAST, MAX_REGRESSION
+from evalwire.gating.records import TOLERANCE, Gate, GatePlan, GateResult
 
 if TYPE_CHECKING:
     from evalwire.models import ExperimentResult, ExperimentSpec

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from evalwire.errors import UsageError
-from evalwire.gating.records import BASELINE, FAIL_UNDER, MAX_REGRESSION, Gate, GatePlan
+from evalwire.gating.names import BASELINE, FAIL_UNDER, MAX_REGRESSION
+from evalwire.gating.records import Gate, GatePlan
 
 if TYPE_CHECKING:
     from evalwire.config import Config

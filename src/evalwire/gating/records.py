@@ -11,18 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: The key of ``config.stash`` holding the list of :class:`GateResult` records.
-STASH_KEY = "gates"
-#: The option (``config.options``) and config-file key of ``--fail-under``.
-FAIL_UNDER = "fail_under"
-#: The option and config-file key of ``--max-regression``.
-MAX_REGRESSION = "max_regression"
-#: The option and config-file key of ``--baseline``.
-BASELINE = "baseline"
-#: The baseline that means "this experiment's most recent finished record".
-LAST = "last"
-#: The minus sign of a regression threshold (``baseline 0.82 − 0.02``).
-MINUS = "\u2212"
+from evalwire.gating.names import FAIL_UNDER, LAST, MAX_REGRESSION, MINUS
+
 #: Float rounding a mean may be short of its threshold by and still pass
 #: (seven scores of 1.0 out of ten must meet ``0.7`` however they were summed).
 TOLERANCE = 1e-9

@@ -25,7 +25,6 @@ it import LangGraph.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -41,16 +40,13 @@ from evalwire import Example, ExperimentSpec, hookimpl
 from evalwire.config import Config
 from evalwire.errors import AdaptError
 
-from evalwire_langgraph.nodes import (
-    MARK,
-    GraphTask,
-    Settings,
-    input_state,
-    select_output,
-)
+# evalwire_langgraph.nodes is imported by the functions that use it: evalwire
+# loads this plugin for every command, `evalwire --help` included.
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
+
+    from evalwire_langgraph.nodes import Settings
 
 SECTION = "langgraph"
 
@@ -63,6 +59,8 @@ def evalwire_adapt_task(task: Any, spec: ExperimentSpec, config: Config) -> Any:
     if found is None:
         if not tables or not callable(task):
             return None
+        from evalwire_langgraph.nodes import Settings
+
         found = ("node", task, Settings())  # settings alone say it is a node
     kind, target, settings = found
     for source, table in tables:
@@ -80,6 +78,8 @@ def evalwire_adapt_task(task: Any, spec: ExperimentSpec, config: Config) -> Any:
 
 def _recognise(task: Any) -> tuple[str, Any, Settings] | None:
     """("graph" | "node", the graph or node function, its settings), or ``None``."""
+    from evalwire_langgraph.nodes import MARK, GraphTask, Settings
+
     if isinstance(task, GraphTask):
         return "graph", task.graph, task.settings
     marked = getattr(task, MARK, None)
@@ -147,6 +147,8 @@ def _run_config(settings: Settings, spec: ExperimentSpec, example: Example) -> R
 
 
 def _graph_task(graph: Any, settings: Settings, spec: ExperimentSpec) -> Any:
+    from evalwire_langgraph.nodes import input_state, select_output
+
     if settings.state_class is not None:
         raise AdaptError(
             f"experiment '{spec.name}': state_class is a setting for node tasks; "
@@ -163,7 +165,7 @@ def _graph_task(graph: Any, settings: Settings, spec: ExperimentSpec) -> Any:
 
 
 def _node_task(fn: Callable[..., Any], settings: Settings, spec: ExperimentSpec) -> Any:
-    from evalwire_langgraph.nodes import build_subgraph
+    from evalwire_langgraph.nodes import build_subgraph, input_state, select_output
 
     state_class, namespace = _state_class(fn, settings, spec)
     name = _node_name(fn)
@@ -282,6 +284,8 @@ def _local_module(module_name: str, spec: ExperimentSpec) -> types.ModuleType | 
     path = folder.joinpath(*module_name.split(".")).with_suffix(".py")
     if not path.is_file():
         return None
+    import hashlib
+
     digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
     private = f"_evalwire_langgraph_{digest}_{module_name.replace('.', '_')}"
     loader_spec = importlib.util.spec_from_file_location(private, path)
