@@ -13,6 +13,15 @@ from typing import Any
 from evalwire.errors import AdaptError
 from evalwire.models import Example
 
+
+def is_async(fn: Any) -> bool:
+    """Whether calling ``fn`` returns a coroutine (functions, partials, callable objects)."""
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - a callable object's method
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
 Getter = Callable[[Example, Any, Mapping[str, Any]], Any]
 
 #: What each parameter name receives: (example, output, params) -> value.

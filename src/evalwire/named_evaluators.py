@@ -27,6 +27,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from evalwire.binding import is_async
 from evalwire.errors import UsageError
 from evalwire.models import ExperimentSpec
 
@@ -196,8 +197,6 @@ def _renamed(evaluator: Any, name: str) -> Any:
     """
     if not callable(evaluator) or getattr(evaluator, "__name__", None) == name:
         return evaluator
-    from evalwire.builtin.callables import is_async  # imports asyncio: only when needed
-
     if is_async(evaluator):
 
         async def renamed_async(*args: Any, **kwargs: Any) -> Any:

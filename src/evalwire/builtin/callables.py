@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from evalwire.binding import EVALUATOR_PARAMETERS, TASK_PARAMETERS, bind
+from evalwire.binding import EVALUATOR_PARAMETERS, TASK_PARAMETERS, bind, is_async
 from evalwire.config import Config
 from evalwire.models import Evaluation, Example, ExperimentSpec
 from evalwire.normalize import to_evaluation
@@ -25,14 +25,6 @@ from evalwire.plugins import hookimpl
 
 _SLOW_EVALUATOR = max(0.005, 2 * sys.getswitchinterval())
 _SLOW_STREAK = 3
-
-
-def is_async(fn: Any) -> bool:
-    """Whether calling ``fn`` returns a coroutine (functions, partials, callable objects)."""
-    if inspect.iscoroutinefunction(fn):
-        return True
-    call = getattr(fn, "__call__", None)  # noqa: B004 - a callable object's method
-    return call is not None and inspect.iscoroutinefunction(call)
 
 
 @hookimpl(trylast=True)

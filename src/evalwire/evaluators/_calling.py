@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from evalwire.binding import EVALUATOR_PARAMETERS, Binding, bind
+from evalwire.binding import EVALUATOR_PARAMETERS, Binding, bind, is_async
 from evalwire.errors import AdaptError
 from evalwire.evaluators._evaluation import show
 from evalwire.models import Evaluation, Example
@@ -43,10 +43,6 @@ class Child:
     @classmethod
     def of(cls, fn: Callable[..., Any]) -> Child:
         """Inspect ``fn`` once; raise :class:`ValueError` if evalwire could not call it."""
-        # Imported here: evalwire.builtin.callables imports asyncio, which
-        # `import evalwire.evaluators` does not need.
-        from evalwire.builtin.callables import is_async
-
         if not callable(fn):
             raise ValueError(f"an evaluator must be callable, not {show(fn)}")
         name = getattr(fn, "__name__", None) or type(fn).__name__

@@ -27,6 +27,7 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from evalwire.binding import is_async
 from evalwire.evaluators._calling import discard_awaitable
 from evalwire.evaluators._evaluation import clip, evaluator, failed, no_output, show
 from evalwire.evaluators._expected import DEFAULT_EXPECTED_KEY, read_expected_value
@@ -204,9 +205,6 @@ def _judge_call(target: Any) -> tuple[Callable[[str], Any], bool]:
     if callable(getattr(target, "invoke", None)):
         return target.invoke, False
     if callable(target):
-        # Imported here: it imports asyncio, which `import evalwire.evaluators` does not need.
-        from evalwire.builtin.callables import is_async
-
         return target, is_async(target)
     raise TypeError(
         f"the judge model must be a callable or have .invoke/.ainvoke, not {type(target).__name__}"
