@@ -8,7 +8,6 @@ tests say what they depend on (it is also an entry point).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from clihelpers import Result, environment, evalwire, write, write_experiment
 
 from evalwire.models import Evaluation, Example, Run
 from evalwire.store import db as store_db
+from evalwire.store.provenance import files_hash
 from evalwire.store.records import COMMIT_INTERVAL, Recorder
 
 STORE = ("-p", "evalwire.builtin.store")
@@ -66,10 +66,6 @@ def read(path: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
         conn.close()
 
 
-def sha1(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
 # -- what is recorded -----------------------------------------------------------
 
 
@@ -101,10 +97,12 @@ def test_every_experiment_run_and_evaluation_is_recorded_with_its_fields(
     assert experiment["started_at"] <= experiment["ended_at"]
     assert json.loads(experiment["metadata"]) == {"who": "me"}
     assert json.loads(experiment["params"]) == {}
-    # The whole file is the function's source here, so the hashes are the files'.
-    assert experiment["task_hash"] == sha1((folder / "task.py").read_text())
+    # The task's file (the folder holds nothing else but an evaluator and the
+    # dataset), and the evaluator's file.
+    folder = folder.resolve()
+    assert experiment["task_hash"] == files_hash([folder / "task.py"], folder)
     assert json.loads(experiment["evaluator_hashes"]) == {
-        "graded": sha1((folder / "graded.py").read_text())
+        "graded": files_hash([folder / "graded.py"], folder)
     }
     assert experiment["git_commit"] is None  # tmp_path is not a git checkout
     scores = json.loads(experiment["scores"])

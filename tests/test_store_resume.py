@@ -257,6 +257,7 @@ def test_resume_with_nothing_recorded_says_so_once_and_starts_afresh(root: Path)
     [
         ("dataset", "the dataset changed (version"),
         ("task", "the task changed"),
+        ("helper", "the task changed"),
         ("evaluator", "the evaluators changed (exact_match edited)"),
     ],
 )
@@ -271,6 +272,8 @@ def test_resume_is_refused_when_the_dataset_or_the_code_changed(
             dataset.write(json.dumps({"id": "new", "input": {"x": 1}, "expected": {"x": 1}}))
     elif change == "task":
         write(folder / "task.py", TASK.replace('return input["x"]', 'return int(input["x"])'))
+    elif change == "helper":  # code the task may import, beside it
+        write(folder / "_helpers.py", "LIMIT = 3\n")
     else:
         write(folder / "exact_match.py", HALF_MARKS)
     called_before = len(calls(root))

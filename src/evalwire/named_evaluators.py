@@ -22,6 +22,7 @@ evaluators also score on their own; the composite calls the same function.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
@@ -33,6 +34,9 @@ from evalwire.models import ExperimentSpec
 
 #: The factory option through which a composite takes its children.
 CHILDREN = "evaluators"
+#: The attribute a built evaluator carries its entry in (as JSON), so the store's
+#: provenance hash changes with the entry's options, not only with the factory's code.
+ENTRY_ATTRIBUTE = "__evalwire_entry__"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: entries are told apart by identity
@@ -119,6 +123,7 @@ class _Builder:
             evaluator = self.make(entry.here, entry.name, entry.use, entry.options)
         finally:
             self.building.pop()
+        _note_entry(evaluator, entry)
         self.built[entry] = evaluator
         return evaluator
 
@@ -186,6 +191,15 @@ class _Builder:
                 f"{', '.join(own) or 'none'}; registered: {', '.join(sorted(self.factories))}"
             )
         return _renamed(evaluator, name)
+
+
+def _note_entry(evaluator: Any, entry: _Entry) -> None:
+    """Mark ``evaluator`` with the entry it was built from (when it takes attributes)."""
+    import json
+
+    described = json.dumps({"use": entry.use, **entry.options}, sort_keys=True, default=repr)
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(evaluator, ENTRY_ATTRIBUTE, described)
 
 
 def _renamed(evaluator: Any, name: str) -> Any:
