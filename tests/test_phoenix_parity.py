@@ -47,6 +47,15 @@ def test_our_function_records_in_phoenix_and_agrees_with_phoenixs(
     )
 
     assert ours.dataset_id == dataset.id and ours.dataset_version_id == dataset.version_id
+    (experiment,) = [
+        e
+        for e in phoenix_api.get(f"/v1/datasets/{dataset.id}/experiments").json()["data"]
+        if e["id"] == ours.experiment_id
+    ]
+    # The experiment's project (its task spans) and metadata, as Phoenix holds them.
+    assert ours.project_name == experiment["project_name"] and theirs["project_name"]
+    assert ours.experiment_metadata == experiment["metadata"]
+    assert ours.experiment_metadata["run_by"] == "evalwire"
     our_outputs = {r.example_id: r.output for r in ours.task_runs}
     their_outputs = {r["dataset_example_id"]: r["output"] for r in theirs["task_runs"]}
     assert our_outputs == their_outputs

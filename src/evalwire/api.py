@@ -152,13 +152,21 @@ def run_experiment(
     dataset_id = (
         data.source.split(":", 1)[1] if data.source and data.source.startswith("phoenix:") else None
     )
+    recorded = "phoenix_experiment_id" in result.extra
+    if recorded:  # what Phoenix holds, as Phoenix's own function returns it
+        from evalwire.phoenix.posting import experiment_metadata
+
+        metadata = experiment_metadata(result.dataset, result.metadata, result.params)
+    else:
+        metadata = {**result.metadata, **result.params}
     return RanExperiment(
         experiment_id=result.extra.get("phoenix_experiment_id", result.id),
         dataset_id=dataset_id,
         dataset_version_id=data.version,
         task_runs=result.runs,
         evaluation_runs=[e for run in result.runs for e in run.evaluations],
-        experiment_metadata={**result.metadata, **result.params},
+        experiment_metadata=metadata,
+        project_name=result.extra.get("phoenix_project_name"),
         result=result,
     )
 

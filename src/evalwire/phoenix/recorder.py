@@ -26,7 +26,7 @@ What Phoenix could not take stays in the embedded store, when it is on: the
 recorder notes in ``result.extra`` where the experiment belongs
 (``phoenix_dataset_id``, ``phoenix_dataset_version_id``, ``phoenix_splits``,
 ``phoenix_repetitions``, ``phoenix_server``, and once Phoenix made it,
-``phoenix_experiment_id`` and ``phoenix_url``), the store keeps that with the
+``phoenix_experiment_id``, ``phoenix_url`` and ``phoenix_project_name``), the store keeps that with the
 record, and ``evalwire sync`` (:mod:`evalwire.phoenix.sync`) later posts what
 Phoenix lacks through the same :class:`~evalwire.phoenix.posting.Poster`.
 """
@@ -152,6 +152,8 @@ class Recording:
         self.poster = Poster(client, self.experiment_id, recorder.timeout, recorder.retry)
         result.extra["phoenix_experiment_id"] = self.experiment_id
         result.extra["phoenix_url"] = self.url
+        if self.project_name:
+            result.extra["phoenix_project_name"] = self.project_name
         with self.lock:
             self.state, waiting, self.waiting = "created", self.waiting, []
         self.settled.set()
