@@ -26,9 +26,10 @@ What Phoenix could not take stays in the embedded store, when it is on: the
 recorder notes in ``result.extra`` where the experiment belongs
 (``phoenix_dataset_id``, ``phoenix_dataset_version_id``, ``phoenix_splits``,
 ``phoenix_repetitions``, ``phoenix_server``, and once Phoenix made it,
-``phoenix_experiment_id``, ``phoenix_url`` and ``phoenix_project_name``), the store keeps that with the
-record, and ``evalwire sync`` (:mod:`evalwire.phoenix.sync`) later posts what
-Phoenix lacks through the same :class:`~evalwire.phoenix.posting.Poster`.
+``phoenix_experiment_id``, ``phoenix_url`` and ``phoenix_project_name``), the
+store keeps that with the record, and ``evalwire sync``
+(:mod:`evalwire.phoenix.sync`) later posts what Phoenix lacks through the
+same :class:`~evalwire.phoenix.posting.Poster`.
 """
 
 from __future__ import annotations
