@@ -123,3 +123,28 @@ def test_a_plugins_tracer_wraps_sync_tasks_in_their_thread_too(tmp_path: Path) -
         trace_id, thread = run_.output
         assert thread != "MainThread" and not thread.startswith("evalwire-exp")
         assert trace_id == run_.trace_id == f"{run_.example_id}-1".ljust(32, "0")
+
+
+class BrokenTracerPlugin:
+    @hookimpl
+    def evalwire_make_tracer(self, experiment: Any) -> FakeTracer:
+        raise RuntimeError("no collector")
+
+
+def test_a_tracer_plugin_that_raises_costs_the_spans_not_the_runs(
+    tmp_path: Path, capsys: Any
+) -> None:
+    folder = tmp_path / "experiments" / "plain"
+    folder.mkdir(parents=True)
+    (folder / "task.py").write_text("def task(input):\n    return input['x']\n")
+    (folder / "dataset.jsonl").write_text('{"id": "a", "input": {"x": 1}}\n')
+
+    (result,) = ExperimentRunner(
+        tmp_path / "experiments", plugins=[BrokenTracerPlugin()], keep_runs=True
+    ).run()
+
+    assert result.status == "passed" and [r.output for r in result.runs] == [1]
+    assert result.runs[0].trace_id is None
+    err = capsys.readouterr().err
+    why = "plain: no spans: a plugin's evalwire_make_tracer raised RuntimeError: no collector"
+    assert why in err

@@ -171,7 +171,8 @@ def evalwire_make_tracer(experiment: Experiment) -> Tracer | None:
     Called once per experiment, right after ``evalwire_experiment_start``. The
     :class:`evalwire.tracing.Tracer` opens a span around each unit's task; the
     span's trace id lands on the :class:`Run`. Tracing is best effort: the
-    tracer must not raise. First answer wins.
+    tracer must not raise (an implementation that raises is named on stderr
+    and the experiment runs without spans). First answer wins.
     """
 
 

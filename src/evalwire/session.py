@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import heapq
 import random
+import sys
 import time
 import traceback
 import uuid
@@ -159,7 +160,14 @@ class Session:
         if resume is not None:
             units = self._continue(experiment, resume, units)
         plugins.experiment_start(experiment)
-        tracer = plugins.make_tracer(experiment)
+        try:
+            tracer = plugins.make_tracer(experiment)
+        except Exception as exc:  # spans are a courtesy: a broken tracer costs them, not runs
+            tracer = None
+            sys.stderr.write(
+                f"evalwire: {spec.name}: no spans: a plugin's evalwire_make_tracer raised "
+                f"{type(exc).__name__}: {exc}\n"
+            )
         if tracer is not None:
             work = replace(work, tracer=tracer)
         keep = config.keep_runs
