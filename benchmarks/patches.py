@@ -3,6 +3,9 @@
 ``python -m benchmarks --patch NAME[,NAME]`` (or ``--patch all``) measures the
 scenarios with them, to put a number on each proposal before anyone edits the
 core. Nothing here is imported by evalwire; every patch is undone on exit.
+A few patches (``PREVIOUS``) go the other way: they put back code the core has
+since replaced, so ``python -m benchmarks.schedule --compare`` can measure the
+change against what was there before, run by run.
 See ``README.md`` ("Proposed changes") for what each stands for.
 """
 
@@ -17,11 +20,16 @@ if TYPE_CHECKING:  # imported where used: the start-up patches must not pay for 
 
 Patch = Callable[[], Callable[[], None]]  # applies itself, returns its undo
 PATCHES: dict[str, Patch] = {}
+#: Patches that put back code the core has since replaced, to measure the change
+#: side by side (``python -m benchmarks.schedule --compare``); ``all`` leaves them out.
+PREVIOUS: set[str] = set()
 
 
-def patch(name: str) -> Callable[[Patch], Patch]:
+def patch(name: str, *, previous: bool = False) -> Callable[[Patch], Patch]:
     def register(fn: Patch) -> Patch:
         PATCHES[name] = fn
+        if previous:
+            PREVIOUS.add(name)
         return fn
 
     return register
@@ -37,7 +45,7 @@ def _swap(obj: Any, attr: str, value: Any) -> Callable[[], None]:
 def applied(names: list[str]) -> Iterator[list[str]]:
     """Apply the named patches (``["all"]`` for every one) for the block's duration."""
     if names == ["all"]:
-        names = list(PATCHES)
+        names = [n for n in PATCHES if n not in PREVIOUS]
     unknown = [n for n in names if n not in PATCHES]
     if unknown:
         raise SystemExit(f"unknown patch(es): {', '.join(unknown)}; known: {', '.join(PATCHES)}")
@@ -348,95 +356,6 @@ def _gc_threshold() -> Callable[[], None]:
     return _swap(session.Session, "run", run)
 
 
-@patch("coalesced-sync-hop")
-def _coalesced_sync_hop() -> Callable[[], None]:
-    """A sync task's result comes back to the loop in batches, not one wake-up each.
-
-    ``run_in_executor`` chains a concurrent Future to an asyncio Future and
-    wakes the loop (``call_soon_threadsafe``: a self-pipe write) once per call.
-    Here a worker appends its result to a per-loop deque and wakes the loop only
-    if no drain is already scheduled; one drain settles every result that
-    arrived meanwhile. Under load (many sync tasks finishing together) most
-    wake-ups disappear.
-    """
-    import asyncio
-    import functools
-    import inspect
-    import threading
-    from collections import deque
-
-    from evalwire.binding import TASK_PARAMETERS, bind
-    from evalwire.builtin import callables
-
-    class Hop:
-        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-            self.loop = loop
-            self.done: deque[tuple[Any, bool, Any]] = deque()
-            self.lock = threading.Lock()
-            self.scheduled = False
-
-        def call(self, fn: Callable[[], Any]) -> Any:
-            future = self.loop.create_future()
-            executor = self.loop._default_executor  # type: ignore[attr-defined]
-            if executor is None:
-                return self.loop.run_in_executor(None, fn)
-            executor.submit(self._run, fn, future)
-            return future
-
-        def _run(self, fn: Callable[[], Any], future: Any) -> None:
-            try:
-                item = (future, True, fn())
-            except BaseException as exc:  # handed to the awaiting unit
-                item = (future, False, exc)
-            with self.lock:
-                self.done.append(item)
-                if self.scheduled:
-                    return
-                self.scheduled = True
-            self.loop.call_soon_threadsafe(self._drain)
-
-        def _drain(self) -> None:
-            with self.lock:
-                items = list(self.done)
-                self.done.clear()
-                self.scheduled = False
-            for future, ok, value in items:
-                if future.done():  # cancelled: the unit timed out
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-
-    original = callables.evalwire_adapt_task
-
-    def adapt_task(task: Any, spec: Any, config: Any) -> Any:
-        adapted = original(task, spec, config)
-        if adapted is None or callables.is_async(task):
-            return adapted
-        arguments = bind(task, TASK_PARAMETERS, "input", f"task of '{spec.name}'").arguments
-        params = spec.params
-
-        async def run_sync(example: Any) -> Any:
-            args, kwargs = arguments(example, None, params)
-            loop = asyncio.get_running_loop()
-            hop = getattr(loop, "_evalwire_hop", None)
-            if hop is None:
-                hop = Hop(loop)
-                loop._evalwire_hop = hop  # type: ignore[attr-defined]
-            result = await hop.call(functools.partial(task, *args, **kwargs))
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        return run_sync
-
-    # pluggy reads the module's attribute (and its hookimpl marker) when a session
-    # registers the plugin, so swapping the attribute changes every later session.
-    adapt_task.evalwire_impl = original.evalwire_impl  # type: ignore[attr-defined]
-    return _swap(callables, "evalwire_adapt_task", adapt_task)
-
-
 @patch("store-queue-cap")
 def _store_queue_cap() -> Callable[[], None]:
     """``store/records.py``: ``MAX_QUEUE`` 10,000 instead of 50,000 runs.
@@ -450,3 +369,54 @@ def _store_queue_cap() -> Callable[[], None]:
     from evalwire.store import records
 
     return _swap(records, "MAX_QUEUE", 10_000)
+
+
+# -- the previous sync-task path (before the sync schedule fixes), for side-by-side runs --------
+
+
+@patch("thread-pool-executor", previous=True)
+def _thread_pool_executor() -> Callable[[], None]:
+    """The threads executor's loops run blocking calls in a ``ThreadPoolExecutor`` again.
+
+    As before: ``run_in_executor`` chains a concurrent Future to an asyncio one
+    per call (a loop wake-up each), and the pool starts every thread with
+    ``Thread.start()``, which waits until the thread runs.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from evalwire.builtin import _loops
+
+    def run_in_executor(self: Any, executor: Any, func: Any, *args: Any) -> Any:
+        if executor is None:
+            executor = self.__dict__.get("_bench_pool")
+            if executor is None:
+                blocking = self.blocking
+                executor = ThreadPoolExecutor(blocking.size, thread_name_prefix=blocking.name)
+                self._bench_pool = executor
+        return asyncio.BaseEventLoop.run_in_executor(self, executor, func, *args)
+
+    stop = _loops._LoopThread.stop
+
+    def stop_and_shut_down(self: Any) -> None:
+        stop(self)
+        pool = self.loop.__dict__.get("_bench_pool")
+        if pool is not None:  # as the executor did: a timed-out task may still run
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    undo_run = _swap(_loops._Loop, "run_in_executor", run_in_executor)
+    undo_stop = _swap(_loops._LoopThread, "stop", stop_and_shut_down)
+
+    def undo() -> None:
+        undo_stop()
+        undo_run()
+
+    return undo
+
+
+@patch("handoff-per-pass", previous=True)
+def _handoff_per_pass() -> Callable[[], None]:
+    """Finished runs go to the consumer after every loop pass, not at most every 5 ms."""
+    from evalwire.builtin import _loops
+
+    return _swap(_loops, "HANDOFF_INTERVAL", 0.0)

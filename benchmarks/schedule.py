@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import subprocess
 import time
 from typing import Any
@@ -28,6 +29,7 @@ from benchmarks.common import (
     Project,
     async_sleep_task,
     child_env,
+    evalwire_env,
     median,
     result,
     row,
@@ -226,3 +228,80 @@ def _phoenix_peers(
     out["sync_wall"] = median(out["sync_runs"])
     out["sync_extrapolated"] = out["sync_wall"] * examples / sync_slice
     return out
+
+
+def compare(
+    variants: list[str],
+    *,
+    kind: str = "sync",
+    rounds: int = 8,
+    examples: int = 2000,
+    concurrency: int = 100,
+    sleep: float = 0.05,
+) -> dict[str, list[dict[str, float]]]:
+    """The schedule run under each patch set in turn, ``rounds`` times, interleaved run by run.
+
+    A variant is ``+``-joined names from :mod:`benchmarks.patches` (``base``: none), so
+    a busy spell on a shared machine hits every variant alike. Prints each run
+    (wall, CPU of all threads, 1-minute load average) and the medians.
+    """
+    from benchmarks.patches import applied
+    from evalwire import ExperimentRunner
+
+    ideal = math.ceil(examples / concurrency) * sleep
+    source = sync_sleep_task(sleep) if kind == "sync" else async_sleep_task(sleep)
+    measured: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    with evalwire_env(), Project(NAME) as project:
+        store = store_setup(None)
+        project.add("sched", source, examples)
+        for round_ in range(1, rounds + 1):
+            for variant in variants:
+                with applied([] if variant == "base" else variant.split("+")):
+                    project.reset_store()
+                    runner = ExperimentRunner(
+                        project.experiments,
+                        task_concurrency=concurrency,
+                        plugin_args=("no:console", *store.args(on=True)),
+                    )
+                    load = os.getloadavg()[0]
+                    cpu0 = time.process_time()
+                    wall, (res,) = timed(functools.partial(run_experiments, runner, ["sched"]))
+                    cpu = time.process_time() - cpu0
+                if res.completed != examples or res.mean("correct") != 1.0:
+                    raise SystemExit(f"{variant}: {res.completed} runs, status {res.status}")
+                measured[variant].append({"wall": wall, "cpu": cpu, "load": load})
+                print(
+                    f"round {round_} {variant:40s} wall {wall:.3f} s ({wall / ideal:.2f} x) "
+                    f"CPU {cpu:.3f} s load {load:.2f}",
+                    flush=True,
+                )
+    print(f"medians of {rounds}, {kind} task, {examples} ex @ {concurrency}:")
+    for variant, runs in measured.items():
+        walls = sorted(r["wall"] for r in runs)
+        print(
+            f"  {variant:40s} wall {median(walls):.3f} s ({median(walls) / ideal:.2f} x; "
+            f"{walls[0]:.3f}-{walls[-1]:.3f}) CPU {median([r['cpu'] for r in runs]):.3f} s "
+            f"load {min(r['load'] for r in runs):.1f}-{max(r['load'] for r in runs):.1f}"
+        )
+    return measured
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.schedule",
+        description="Compare patch sets on the schedule scenario, interleaved run by run.",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        required=True,
+        metavar="VARIANT",
+        help="'base' or '+'-joined patch names (benchmarks/patches.py)",
+    )
+    parser.add_argument("--kind", choices=("sync", "async"), default="sync")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--examples", type=int, default=2000)
+    args = parser.parse_args()
+    compare(args.compare, kind=args.kind, rounds=args.rounds, examples=args.examples)

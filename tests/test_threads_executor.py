@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +128,129 @@ def test_a_unit_source_error_stops_new_units_but_yields_those_in_flight(
         for run in executor.execute(make_work(task), broken()):
             seen.append(run)
     assert len(seen) == 3
+
+
+# -- sync tasks: the loop's own thread pool ------------------------------------------------
+
+
+def sync_work(task: Any, concurrency: int = 4, **policy: Any) -> Work:
+    from evalwire.builtin.callables import evalwire_adapt_task
+    from evalwire.config import Config
+    from evalwire.models import ExperimentSpec
+
+    adapted = evalwire_adapt_task(task, ExperimentSpec("exp", task), Config())
+    return Work(
+        "exp", adapted, (), Policy(**{"backoff": 0.001, "retries": 0, **policy}), concurrency
+    )
+
+
+def test_sync_tasks_see_the_context_variables_of_their_unit(executor: ThreadsExecutor) -> None:
+    current: contextvars.ContextVar[str] = contextvars.ContextVar("current", default="unset")
+
+    def task(input: dict[str, Any]) -> str:
+        return current.get()
+
+    current.set("the caller's")
+    runs = list(executor.execute(sync_work(task), iter_units(examples(8), 1)))
+    assert [r.output for r in runs] == ["the caller's"] * 8
+
+
+def test_async_tasks_can_hand_blocking_calls_to_the_loops_threads(
+    executor: ThreadsExecutor,
+) -> None:
+    def blocking(i: int, *, times: int) -> tuple[int, str]:
+        return i * times, threading.current_thread().name
+
+    async def task(example: Example) -> tuple[int, str]:
+        return await asyncio.to_thread(blocking, example.input["i"], times=3)
+
+    runs = list(executor.execute(make_work(task), iter_units(examples(6), 1)))
+    assert sorted(r.output[0] for r in runs) == [0, 3, 6, 9, 12, 15]
+    assert all(r.output[1].startswith("evalwire-task-") for r in runs)
+
+
+def test_a_sync_task_error_is_the_runs_error(executor: ThreadsExecutor) -> None:
+    def task(input: dict[str, Any]) -> None:
+        raise ValueError(f"bad {input['i']}")
+
+    runs = list(executor.execute(sync_work(task), iter_units(examples(3), 1)))
+    assert sorted(r.error or "" for r in runs) == [f"ValueError: bad {i}" for i in range(3)]
+
+
+def test_a_sync_task_raising_stop_iteration_fails_its_run_without_waiting(
+    executor: ThreadsExecutor,
+) -> None:
+    def task(input: dict[str, Any]) -> None:
+        raise StopIteration("empty")
+
+    started = time.perf_counter()
+    [run] = executor.execute(sync_work(task, timeout=10), iter_units(examples(1), 1))
+    assert time.perf_counter() - started < 5
+    assert run.error is not None and "StopIteration" in run.error
+
+
+def test_a_sync_call_that_times_out_waiting_for_a_thread_is_never_made() -> None:
+    executor = ThreadsExecutor(threads=1)
+    calls: list[int] = []
+
+    def task(input: dict[str, Any]) -> None:
+        calls.append(input["i"])
+        time.sleep(1.0)
+
+    runs = list(
+        executor.execute(sync_work(task, concurrency=2, timeout=0.5), iter_units(examples(2), 1))
+    )
+    time.sleep(1.0)  # the first call has returned; the second would have started by now
+    executor.close()
+    assert all((r.error or "").startswith("TimeoutError") for r in runs)
+    assert calls == [0]
+
+
+def test_sync_task_threads_end_when_the_executor_closes() -> None:
+    before = set(threading.enumerate())
+    executor = ThreadsExecutor(threads=8)
+
+    def task(input: dict[str, Any]) -> str:
+        time.sleep(0.01)
+        return threading.current_thread().name
+
+    runs = list(executor.execute(sync_work(task, concurrency=8), iter_units(examples(16), 1)))
+    assert all(r.output.startswith("evalwire-task-") for r in runs)
+    executor.close()
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - before:
+        assert time.monotonic() < deadline, "a thread outlived the executor"
+        time.sleep(0.01)
+
+
+def test_a_timed_out_sync_task_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from evalwire.builtin._loops import ThreadsExecutor
+            from evalwire.builtin.callables import evalwire_adapt_task
+            from evalwire.config import Config
+            from evalwire.executor import iter_units
+            from evalwire.models import Example, ExperimentSpec
+            from evalwire.unit import Policy, Work
+
+            def task(input):
+                time.sleep(60)
+
+            adapted = evalwire_adapt_task(task, ExperimentSpec("slow", task), Config())
+            work = Work("slow", adapted, (), Policy(timeout=0.2, retries=0), 1)
+            executor = ThreadsExecutor(threads=4)
+            [run] = executor.execute(work, iter_units([Example("1", {})], 1))
+            executor.close()
+            print(run.error)
+            """
+        ),
+        encoding="utf-8",
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("TimeoutError"), done.stdout
+    assert time.perf_counter() - started < 15
