@@ -192,3 +192,32 @@ def runs_of(document: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
     [experiment] = [e for e in experiment_results(document) if e["name"] == name]
     runs: list[dict[str, Any]] = experiment["runs"]
     return runs
+
+
+#: Task-file source defining ``die_once_recorded(runs)``: wait until ``runs`` runs
+#: of a running record are in the project's store, then kill this process as
+#: ``kill -9`` would, so the record is left interrupted. For a task to call.
+DIE_ONCE_RECORDED = """
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+def die_once_recorded(runs):
+    store = Path(__file__).resolve().parents[2] / ".evalwire" / "evalwire.db"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        try:
+            (recorded,) = conn.execute(
+                "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+                "WHERE e.status = 'running'"
+            ).fetchone()
+        finally:
+            conn.close()
+        if recorded >= runs:
+            break
+        time.sleep(0.02)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""

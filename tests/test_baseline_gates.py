@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelpers import Result, environment, evalwire, write, write_experiment
+from clihelpers import DIE_ONCE_RECORDED, Result, environment, evalwire, write, write_experiment
 
 PLUGINS = ("-p", "evalwire.builtin.store", "-p", "evalwire.builtin.gates")
 
@@ -183,32 +183,15 @@ def test_last_skips_a_record_that_could_not_run(project: Path) -> None:
 
 #: The echo task, but at ``ex1`` it waits until ``ex0`` is recorded and then
 #: kills its own process, as ``kill -9`` would: the record is left interrupted.
-DIES_AT_EX1 = """
-import os
-import signal
-import sqlite3
-import time
-from pathlib import Path
-
+DIES_AT_EX1 = (
+    DIE_ONCE_RECORDED
+    + """
 def task(input):
     if input["x"] == 1:
-        store = Path(__file__).resolve().parents[2] / ".evalwire" / "evalwire.db"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
-            try:
-                (recorded,) = conn.execute(
-                    "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-                    "WHERE e.status = 'running'"
-                ).fetchone()
-            finally:
-                conn.close()
-            if recorded:
-                break
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGKILL)
+        die_once_recorded(1)
     return input["x"]
 """
+)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")

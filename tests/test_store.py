@@ -437,20 +437,27 @@ def test_a_new_migration_is_applied_once_to_an_existing_store(
     assert calls == [1]
 
 
+def old_store(path: Path, version: int, status: str) -> sqlite3.Connection:
+    """A store at schema ``version`` holding one record, ``old``, of ``status`` (uncommitted)."""
+    conn = sqlite3.connect(path)
+    for migrate in store_db.MIGRATIONS[:version]:
+        migrate(conn)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute(
+        "INSERT INTO experiments (id, name, experiment_name, dataset, started_at, status) "
+        "VALUES ('old', 'n', 'n_x', 'd', 1.0, ?)",
+        (status,),
+    )
+    return conn
+
+
 def test_a_version_2_store_gains_trace_ids_and_keeps_its_runs(tmp_path: Path) -> None:
     import dataclasses
 
     from evalwire.store.queries import iter_runs
 
     path = tmp_path / "s.db"
-    conn = sqlite3.connect(path)
-    for migrate in store_db.MIGRATIONS[:2]:  # a store as evalwire wrote it before traces
-        migrate(conn)
-    conn.execute("PRAGMA user_version = 2")
-    conn.execute(
-        "INSERT INTO experiments (id, name, experiment_name, dataset, started_at, status) "
-        "VALUES ('old', 'n', 'n_x', 'd', 1.0, 'passed')"
-    )
+    conn = old_store(path, 2, "passed")  # as evalwire wrote it before traces
     conn.execute(
         "INSERT INTO runs (experiment_id, example_id, idx, repetition, input, expected, "
         "metadata, output, attempts, started_at, ended_at) "
@@ -822,14 +829,7 @@ def test_a_writer_on_another_host_or_not_noted_leaves_the_record_running() -> No
 
 def test_a_running_record_of_a_version_3_store_stays_running(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    conn = sqlite3.connect(path)
-    for migrate in store_db.MIGRATIONS[:3]:  # a store as evalwire wrote it before writers
-        migrate(conn)
-    conn.execute("PRAGMA user_version = 3")
-    conn.execute(
-        "INSERT INTO experiments (id, name, experiment_name, dataset, started_at, status) "
-        "VALUES ('old', 'n', 'n_x', 'd', 1.0, 'running')"
-    )
+    conn = old_store(path, 3, "running")  # as evalwire wrote it before writers
     conn.commit()
     conn.close()
 

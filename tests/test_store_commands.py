@@ -18,20 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelpers import Result, evalwire, write, write_experiment, write_jsonl
+from clihelpers import DIE_ONCE_RECORDED, Result, evalwire, write, write_experiment, write_jsonl
 
 STORE = ("-p", "evalwire.builtin.store")
 
 #: Gives the wrong answers in ``answers.json`` beside it, else echoes the input.
 #: At the example ``die_at.txt`` beside it names, waits until the runs before
 #: it are in the store and then kills its own process, as ``kill -9`` would.
-TASK = """
+TASK = (
+    DIE_ONCE_RECORDED
+    + """
 import json
-import os
-import signal
-import sqlite3
-import time
-from pathlib import Path
 
 def task(input):
     answers = Path(__file__).parent / "answers.json"
@@ -40,24 +37,8 @@ def task(input):
     if die_at.exists() and input["x"] == int(die_at.read_text()):
         die_once_recorded(input["x"])
     return wrong.get(str(input["x"]), input["x"])
-
-def die_once_recorded(runs):
-    store = Path(__file__).resolve().parents[2] / ".evalwire" / "evalwire.db"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
-        try:
-            (recorded,) = conn.execute(
-                "SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-                "WHERE e.status = 'running'"
-            ).fetchone()
-        finally:
-            conn.close()
-        if recorded >= runs:
-            break
-        time.sleep(0.02)
-    os.kill(os.getpid(), signal.SIGKILL)
 """
+)
 
 ROWS = [{"id": f"ex{i}", "input": {"x": i}, "expected": {"x": i}} for i in range(5)]
 
