@@ -67,6 +67,15 @@ plugin_option = click.option(
     expose_value=False,
 )
 
+#: ``-e/--experiments DIR``, for every command that reads an experiments folder.
+experiments_option = click.option(
+    "-e",
+    "--experiments",
+    "experiments_dir",
+    metavar="DIR",
+    help="Folder of experiments (default: experiments).",
+)
+
 
 def _key_values(
     ctx: click.Context, param: click.Parameter, values: Sequence[str]
@@ -115,13 +124,7 @@ def build_cli(plugins: Plugins) -> click.Group:
     plugin_dests = [option.dest for option in parser.options]
 
     @cli.command()
-    @click.option(
-        "-e",
-        "--experiments",
-        "experiments_dir",
-        metavar="DIR",
-        help="Folder of experiments (default: experiments).",
-    )
+    @experiments_option
     @click.option(
         "--name",
         "names",

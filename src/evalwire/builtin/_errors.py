@@ -8,12 +8,47 @@ error turns up, and one length check once there is no more room.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from evalwire.models import Run
+    from evalwire.session import Experiment, Session
+
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class ErrorReport(Generic[T]):
+    """A file reporter's session: when it started, and each experiment's errors as
+    ``make()`` collects them (by experiment id). The JUnit and Markdown reporters
+    keep one in ``config.stash`` under their name, from session start to finish.
+    """
+
+    started_at: float
+    make: Callable[[], T]
+    errors: dict[str, T] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, session: Session, name: str, option: str, make: Callable[[], T]) -> None:
+        """Begin a report under ``name`` when the reporter's ``option`` is given."""
+        config = session.config
+        config.stash.pop(name, None)
+        if config.getoption(option) is not None:  # the path is checked when it is written
+            config.stash[name] = cls(session.started_at or time.time(), make)
+
+    @staticmethod
+    def follow(experiment: Experiment, name: str) -> None:
+        """Give ``experiment`` (in its stash, under ``name``) the collector of its errors."""
+        report: Any = experiment.config.stash.get(name)
+        if isinstance(report, ErrorReport):
+            found = report.errors.get(experiment.id)
+            if found is None:
+                found = report.errors[experiment.id] = report.make()
+            experiment.stash[name] = found
 
 
 class DistinctErrors:

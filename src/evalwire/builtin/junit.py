@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from evalwire.builtin._errors import DistinctErrors, clip
+from evalwire.builtin._errors import DistinctErrors, ErrorReport, clip
 from evalwire.builtin._files import atomic_file, write_report
 from evalwire.plugins import hookimpl
 
@@ -73,17 +73,12 @@ def evalwire_addoption(parser: OptionParser) -> None:
 
 @hookimpl
 def evalwire_session_start(session: Session) -> None:
-    config = session.config
-    config.stash.pop(NAME, None)
-    if config.getoption(OPTION) is not None:  # the path is checked when it is written
-        config.stash[NAME] = _Report(session.started_at or time.time())
+    ErrorReport.start(session, NAME, OPTION, ErrorSamples)
 
 
 @hookimpl
 def evalwire_experiment_start(experiment: Experiment) -> None:
-    report = experiment.config.stash.get(NAME)
-    if isinstance(report, _Report):
-        experiment.stash[NAME] = report.errors.setdefault(experiment.id, ErrorSamples())
+    ErrorReport.follow(experiment, NAME)
 
 
 @hookimpl
@@ -99,7 +94,7 @@ def evalwire_session_finish(
 ) -> int | None:
     config = session.config
     report = config.stash.pop(NAME, None)
-    if not isinstance(report, _Report):
+    if not isinstance(report, ErrorReport):
         return None
     gates = config.stash.get("gates") or []
     dry_run = config.dry_run_size is not None
@@ -132,12 +127,6 @@ class ErrorSamples:
                 found.add(clip(evaluation.error, _MAX_MESSAGE), run.example.id)
 
 
-@dataclass(eq=False)
-class _Report:
-    started_at: float
-    errors: dict[str, ErrorSamples] = field(default_factory=dict)  # by experiment id
-
-
 # -- the document ------------------------------------------------------------
 
 
@@ -145,7 +134,7 @@ def build(
     session: Session,
     results: list[ExperimentResult],
     gates: list[GateResult],
-    report: _Report,
+    report: ErrorReport[ErrorSamples],
     *,
     dry_run: bool = False,
 ) -> Element:

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from evalwire.builtin._errors import DistinctErrors, clip
+from evalwire.builtin._errors import DistinctErrors, ErrorReport, clip
 from evalwire.builtin._files import atomic_file, write_report
 from evalwire.builtin._format import (
     count,
@@ -63,20 +62,12 @@ def evalwire_addoption(parser: OptionParser) -> None:
 
 @hookimpl
 def evalwire_session_start(session: Session) -> None:
-    config = session.config
-    config.stash.pop(NAME, None)
-    if config.getoption(OPTION) is not None:  # the path is checked when it is written
-        config.stash[NAME] = _Report(session.started_at or time.time())
+    ErrorReport.start(session, NAME, OPTION, lambda: DistinctErrors(MAX_ERRORS))
 
 
 @hookimpl
 def evalwire_experiment_start(experiment: Experiment) -> None:
-    report = experiment.config.stash.get(NAME)
-    if isinstance(report, _Report):
-        errors = report.errors.get(experiment.id)
-        if errors is None:
-            errors = report.errors[experiment.id] = DistinctErrors(MAX_ERRORS)
-        experiment.stash[NAME] = errors
+    ErrorReport.follow(experiment, NAME)
 
 
 @hookimpl
@@ -92,7 +83,7 @@ def evalwire_session_finish(
 ) -> int | None:
     config = session.config
     report = config.stash.pop(NAME, None)
-    if not isinstance(report, _Report):
+    if not isinstance(report, ErrorReport):
         return None
 
     def write(path: Path) -> None:
@@ -107,12 +98,6 @@ def evalwire_session_finish(
         write_text(path, text)
 
     return write_report(config, OPTION, "the Markdown summary", write)
-
-
-@dataclass(eq=False)
-class _Report:
-    started_at: float
-    errors: dict[str, DistinctErrors] = field(default_factory=dict)  # by experiment id
 
 
 # -- the document ------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from evalwire.cli import plugin_option
+from evalwire.cli import experiments_option, plugin_option
 
 if TYPE_CHECKING:
     import sqlite3
@@ -273,13 +273,7 @@ def export(
 
 @click.command("rescore")
 @click.argument("experiment_id", metavar="ID")
-@click.option(
-    "-e",
-    "--experiments",
-    "experiments_dir",
-    metavar="DIR",
-    help="Folder of experiments (default: experiments).",
-)
+@experiments_option
 @click.option(
     "--name",
     metavar="NAME",

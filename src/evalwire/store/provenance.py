@@ -58,19 +58,14 @@ def _defined_in(obj: Any, folder: Path | None) -> Path | None:
     """The file in ``folder`` that defines ``obj``, or ``None`` (defined elsewhere, or unknown)."""
     if folder is None:
         return None
-    while isinstance(obj, functools.partial):
-        obj = obj.func
-    target = getattr(obj, "__wrapped__", obj)
-    if not (inspect.isfunction(target) or inspect.ismethod(target) or inspect.isclass(target)):
-        target = type(target)
-    try:
-        found = inspect.getsourcefile(target)
-        if found is None:
-            return None
-        path = Path(found).resolve()
-        return path if path.is_relative_to(folder.resolve()) else None
-    except (OSError, TypeError, ValueError):
-        return None
+    for candidate in _code_objects(getattr(obj, "__wrapped__", obj)):
+        try:
+            found = inspect.getsourcefile(candidate)
+            path = None if found is None else Path(found).resolve()
+        except (OSError, TypeError):
+            continue
+        return path if path is not None and path.is_relative_to(folder) else None
+    return None
 
 
 def files_hash(files: list[Path], folder: Path) -> str | None:
@@ -105,15 +100,18 @@ def _support_files(folder: Path, evaluator_files: set[Path]) -> list[Path]:
     return found
 
 
-def _source(obj: Any) -> str | None:
-    # Partials and callable objects have no source of their own: hash the
-    # function or class that does the work.
+def _code_objects(obj: Any) -> list[Any]:
+    """Where ``obj``'s code is, most specific first: partials and callable
+    objects have no source of their own, the function or class doing the work has."""
     while isinstance(obj, functools.partial):
         obj = obj.func
-    candidates = [obj]
-    if not (inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isclass(obj)):
-        candidates.append(type(obj))
-    for candidate in candidates:
+    if inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isclass(obj):
+        return [obj]
+    return [obj, type(obj)]
+
+
+def _source(obj: Any) -> str | None:
+    for candidate in _code_objects(obj):
         try:
             return inspect.getsource(candidate)
         except (OSError, TypeError):
