@@ -297,18 +297,20 @@ def run_to_dict(run: Run, *, default: Callable[[Any], Any] = repr) -> dict[str, 
         "attempts": run.attempts,
         "started_at": run.started_at,
         "ended_at": run.ended_at,
-        "evaluations": [
-            {
-                "name": e.name,
-                "score": e.score,
-                "label": e.label,
-                "explanation": e.explanation,
-                "metadata": e.metadata,
-                "error": e.error,
-                "annotator_kind": e.annotator_kind,
-            }
-            for e in run.evaluations
-        ],
+        "evaluations": [evaluation_to_dict(e) for e in run.evaluations],
+    }
+
+
+def evaluation_to_dict(evaluation: Evaluation) -> dict[str, Any]:
+    """A JSON-ready view of an evaluation (or of anything with its fields, as stored)."""
+    return {
+        "name": evaluation.name,
+        "score": evaluation.score,
+        "label": evaluation.label,
+        "explanation": evaluation.explanation,
+        "metadata": evaluation.metadata,
+        "error": evaluation.error,
+        "annotator_kind": evaluation.annotator_kind,
     }
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalwire.errors import UsageError
-from evalwire.models import SUMMARY_FIELDS, Evaluation, Example, Run
+from evalwire.models import SUMMARY_FIELDS, Evaluation, Example, Run, evaluation_to_dict
 from evalwire.store.compare import Key, RunScores
 from evalwire.store.writer import Writer, shown_status
 
@@ -112,15 +112,7 @@ class StoredEvaluation:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "score": self.score,
-            "label": self.label,
-            "explanation": self.explanation,
-            "metadata": self.metadata,
-            "error": self.error,
-            "annotator_kind": self.annotator_kind,
-        }
+        return evaluation_to_dict(self.to_evaluation())
 
 
 @dataclass(frozen=True)
